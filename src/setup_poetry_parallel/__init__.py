@@ -1,0 +1,5 @@
+"""Set up Poetry so that parallel jobs on one host or one shared volume never race."""
+
+from __future__ import annotations
+
+__version__ = "1.0.0"

@@ -1,0 +1,200 @@
+"""One setup, start to finish: validate, install (or reuse), give the job its dirs, export.
+
+Nothing is exported until everything else has succeeded: a failed setup leaves later steps
+exactly the environment they had.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from setup_poetry_parallel import install, interpreters, plugin_wheel, process, versions
+from setup_poetry_parallel.errors import InputError
+from setup_poetry_parallel.key import InstallSpec, install_key, merge_requirements
+from setup_poetry_parallel.paths import JobPaths, install_paths, job_paths
+from setup_poetry_parallel.plugins import ProjectPlugins, read_project_plugins, to_requirements
+from setup_poetry_parallel.runner import Exports
+from setup_poetry_parallel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Set for every job, with why:
+STATIC_ENV = {
+    # A prompt in an unattended job waits forever; Poetry's own switch for "never ask".
+    "POETRY_NO_INTERACTION": "1",
+    # An in-project .venv in a shared project directory is one venv for every job:
+    # they would install into and delete it under each other. Env vars beat poetry.toml.
+    "POETRY_VIRTUALENVS_IN_PROJECT": "false",
+}
+
+
+@dataclass(frozen=True)
+class PoetryPython:
+    path: str
+    version: str
+
+
+def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
+    started = time.monotonic()
+    project = read_project_plugins(settings.working_directory)
+    poetry_version = _poetry_version(settings, environ)
+    project_requirements = _project_requirements(settings, project, poetry_version)
+    poetry_python = _poetry_python(settings, environ)
+    spec = InstallSpec(
+        poetry_version=poetry_version,
+        requirements=merge_requirements(project_requirements, settings.plugins),
+        python=poetry_python.path,
+        python_version=poetry_python.version,
+        installer=settings.installer,
+        platform=f"{sys.platform}-{platform.machine()}",
+        plugin_wheel=plugin_wheel.version(),
+    )
+    key = install_key(spec)
+    pythons = [interpreters.find(v, environ) for v in settings.python_versions]
+
+    done = install.ensure(
+        spec, install_paths(settings.install_dir, key), timeout=settings.lock_timeout, environ=environ
+    )
+    log.info(
+        "Poetry %s %s at %s", poetry_version, "reused" if done.reused else "built", done.venv.root
+    )
+    job = job_paths(settings.state_dir, settings.job_id)
+    _prepare_job(job, Path(done.venv.poetry), pythons)
+    env = {**job_env(job), **STATIC_ENV}
+    if pythons:
+        _use_python(job, pythons[0], settings.working_directory, {**environ, **env})
+    exports = Exports(
+        outputs={
+            "poetry-version": poetry_version,
+            "poetry-path": str(done.venv.poetry),
+            "poetry-venv": str(done.venv.root),
+            "job-dir": str(job.root),
+            "cache-dir": str(job.cache),
+            "virtualenvs-path": str(job.virtualenvs),
+            "plugins": json.dumps(list(spec.requirements)),
+            "reused": "true" if done.reused else "false",
+            "cache-key": cache_key(key),
+        },
+        env=env,
+        path=[str(job.bin), *([str(job.pythons)] if pythons else [])],
+        summary=_summary(spec, done.reused, job, time.monotonic() - started),
+    )
+    return exports
+
+
+def job_env(job: JobPaths) -> dict[str, str]:
+    return {
+        "POETRY_CACHE_DIR": str(job.cache),
+        "POETRY_CONFIG_DIR": str(job.config),
+        "POETRY_DATA_DIR": str(job.data),
+        "POETRY_VIRTUALENVS_PATH": str(job.virtualenvs),
+        "POETRY_PROJECT_PLUGIN_CACHE": str(job.plugin_cache),
+    }
+
+
+def cache_key(key: str) -> str:
+    """For actions/cache: the install key already covers Python, platform and versions."""
+    return f"setup-poetry-parallel-{sys.platform}-{platform.machine()}-{key}"
+
+
+def _poetry_version(settings: Settings, environ: Mapping[str, str]) -> str:
+    if versions.is_exact(settings.poetry_version):
+        return settings.poetry_version
+    resolved = versions.resolve(settings.poetry_version, environ)
+    log.info("poetry-version %s resolved to %s", settings.poetry_version, resolved)
+    return resolved
+
+
+def _project_requirements(
+    settings: Settings, project: ProjectPlugins, poetry_version: str
+) -> list[str]:
+    if not project.table:
+        return []
+    if versions.major(poetry_version) < 2:
+        raise InputError(
+            f"poetry-version {poetry_version} ignores [tool.poetry.requires-plugins] (Poetry 2.0+"
+            " reads it): pin Poetry 2.x, or list the plugins in the plugins input",
+            file=project.pyproject,
+            line=project.line_of("requires-plugins"),
+        )
+    requirements = to_requirements(project, settings.working_directory)
+    if not settings.project_plugins:
+        log.warning(
+            "project-plugins is false: not installing %s from %s",
+            ", ".join(requirements),
+            project.pyproject,
+        )
+        return []
+    log.info("plugins from %s: %s", project.pyproject, ", ".join(requirements))
+    return requirements
+
+
+def _poetry_python(settings: Settings, environ: Mapping[str, str]) -> PoetryPython:
+    if not settings.poetry_python:
+        # The engine's own interpreter: the same for every job on the host, so they share.
+        return PoetryPython(
+            str(Path(sys.executable).resolve()), platform.python_version()
+        )
+    if os.sep in settings.poetry_python or "/" in settings.poetry_python:
+        found = interpreters.probe([settings.poetry_python], environ)
+        if not found:
+            raise InputError(
+                f"poetry-python {settings.poetry_python!r} is not a working Python interpreter:"
+                " give a path to one, or a version such as 3.12"
+            )
+    else:
+        found = interpreters.find(settings.poetry_python, environ)
+    return PoetryPython(str(found.path.resolve()), found.version)
+
+
+def _prepare_job(job: JobPaths, poetry: Path, pythons: list[interpreters.Interpreter]) -> None:
+    for directory in job.all_dirs():
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    _link(Path(job.poetry_shim), poetry)
+    for found in pythons:
+        _link(Path(job.pythons) / f"python{found.minor}", found.path)
+
+
+def _link(link: Path, target: Path) -> None:
+    """Atomically (re)point `link` at `target`; a `.cmd` shim where symlinks need privileges."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    if link.suffix == ".cmd":
+        tmp.write_text(f'@"{target}" %*\r\n', encoding="utf-8")
+    else:
+        tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _use_python(
+    job: JobPaths, python: interpreters.Interpreter, project: Path, env: Mapping[str, str]
+) -> None:
+    """`poetry env use` inside the job's own virtualenvs path: `poetry run python` is this one."""
+    process.run(
+        [job.poetry_shim, "env", "use", "--no-interaction", str(python.path)],
+        env=env,
+        cwd=project,
+        what=f"poetry env use {python.version}",
+    )
+    log.info("project env of this job uses Python %s (%s)", python.version, python.path)
+
+
+def _summary(spec: InstallSpec, reused: bool, job: JobPaths, seconds: float) -> str:
+    plugins = "<br>".join(f"`{r}`" for r in spec.requirements) or "none"
+    rows = [
+        ("Poetry", f"`{spec.poetry_version}` on Python {spec.python_version}"),
+        ("Plugins", plugins),
+        ("Install", "reused" if reused else f"built with {spec.installer}"),
+        ("Time", f"{seconds:.1f} s"),
+        ("Job dir", f"`{job.root}`"),
+    ]
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"### setup-poetry-parallel\n\n| | |\n|---|---|\n{table}\n"

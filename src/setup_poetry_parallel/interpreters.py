@@ -1,0 +1,110 @@
+"""Find the interpreter for a requested Python version, where runners and developers keep them.
+
+Looked up, in order: `python3.X` and `python3`/`python` on PATH (actions/setup-python puts
+the job's Python first), the runner's tool cache, pyenv, the Windows `py` launcher, and
+uv's own discovery. Each candidate is asked for its version: names lie (pyenv shims).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from setup_poetry_parallel.errors import InputError
+
+PROBE = "import json, sys, platform; print(json.dumps([sys.executable, platform.python_version()]))"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: Path
+    version: str  # full, e.g. 3.12.1
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+
+def matches(requested: str, version: str) -> bool:
+    """`3.12` matches any 3.12.x; `3.12.1` only itself. Pure."""
+    want = requested.removeprefix("pypy").removesuffix("t").split(".")
+    return version.split(".")[: len(want)] == want
+
+
+def candidates(
+    requested: str, environ: Mapping[str, str], *, windows: bool = os.name == "nt"
+) -> Iterator[list[str]]:
+    """Commands that may start the requested Python, best first. Pure but for PATH look-ups."""
+    minor = ".".join(requested.split(".")[:2])
+    path = environ.get("PATH", "")
+    for name in (f"python{minor}", "python3", "python"):
+        if found := shutil.which(name, path=path):
+            yield [found]
+    exe = "python.exe" if windows else "python"
+    arch_dirs = ("x64", "arm64", "x86") if windows else ("x64", "arm64")
+    if tool_cache := environ.get("RUNNER_TOOL_CACHE"):
+        for version_dir in sorted(Path(tool_cache, "Python").glob(f"{minor}*"), reverse=True):
+            for arch in arch_dirs:
+                home = version_dir / arch
+                yield [str(home / exe if windows else home / "bin" / exe)]
+    pyenv_root = environ.get("PYENV_ROOT") or str(Path(environ.get("HOME", "~")).expanduser() / ".pyenv")
+    for version_dir in sorted(Path(pyenv_root, "versions").glob(f"{minor}*"), reverse=True):
+        yield [str(version_dir / "bin" / "python")]
+    if windows and (launcher := shutil.which("py", path=path)):
+        yield [launcher, f"-{minor}"]
+
+
+def probe(command: list[str], environ: Mapping[str, str]) -> Interpreter | None:
+    if not os.path.exists(command[0]):
+        return None
+    try:
+        done = subprocess.run(
+            [*command, "-c", PROBE],
+            env=dict(environ),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        executable, version = json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    return Interpreter(Path(executable), version) if done.returncode == 0 else None
+
+
+def find(requested: str, environ: Mapping[str, str]) -> Interpreter:
+    for command in candidates(requested, environ):
+        found = probe(command, environ)
+        if found and matches(requested, found.version):
+            return found
+    if found := _uv_find(requested, environ):
+        return found
+    raise InputError(
+        f"python-version {requested}: no such interpreter on this machine; install it first,"
+        " e.g. with actions/setup-python"
+    )
+
+
+def _uv_find(requested: str, environ: Mapping[str, str]) -> Interpreter | None:
+    from uv import find_uv_bin
+
+    try:
+        done = subprocess.run(
+            [find_uv_bin(), "python", "find", "--python-preference", "only-system", requested],
+            env={**environ, "UV_PYTHON_DOWNLOADS": "never"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0 or not done.stdout.strip():
+        return None
+    found = probe([done.stdout.strip()], environ)
+    return found if found and matches(requested, found.version) else None

@@ -1,0 +1,94 @@
+"""Everything handed to later steps, in the runner's files or as text for other CIs.
+
+`github` goes through github-action-utils, which writes multi-line-safe records with a
+random heredoc delimiter re-drawn if the value contains it. Every record is validated
+before the first byte is written, so a refused value leaves the runner files untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.settings import OutputFormat
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Exports:
+    outputs: dict[str, str]
+    env: dict[str, str]
+    path: list[str]  # prepended to PATH, first entry first
+    summary: str = field(default="", compare=False)
+
+
+def validate(exports: Exports) -> None:
+    """Refuse anything that could add a record of its own to a runner file."""
+    for name in exports.outputs:
+        if not _NAME.match(name):
+            raise SetupError(f"refusing output name {name!r}")
+    for name, value in exports.env.items():
+        if not _ENV_NAME.match(name) or "\0" in value:
+            raise SetupError(f"refusing environment variable {name!r}")
+    for entry in exports.path:
+        if not entry or any(c in entry for c in "\r\n\0") or os.pathsep in entry:
+            raise SetupError(f"refusing PATH entry {entry!r}: it holds a line break or separator")
+
+
+def render(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> str:
+    """The text printed on stdout for the plain-CLI formats (pure)."""
+    if fmt == "json":
+        return json.dumps(
+            {"outputs": exports.outputs, "env": exports.env, "path": exports.path}, indent=2
+        )
+    if fmt == "dotenv":
+        lines = [f"{name}={_dotenv_quote(value)}" for name, value in exports.env.items()]
+        full_path = os.pathsep.join([*exports.path, environ.get("PATH", "")])
+        return "\n".join([*lines, f"PATH={_dotenv_quote(full_path)}"])
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in exports.env.items()]
+    if exports.path:
+        prefix = os.pathsep.join(shlex.quote(entry) for entry in exports.path)
+        lines.append(f'export PATH={prefix}{os.pathsep}"$PATH"')
+    return "\n".join(lines)
+
+
+def _dotenv_quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
+    return f'"{escaped}"'
+
+
+def publish(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> None:
+    """Write the exports where later steps find them. Validates everything first."""
+    validate(exports)
+    if fmt != "github":
+        print(render(exports, fmt, environ), flush=True)
+        return
+    import github_action_utils as gha
+
+    for name, value in exports.env.items():
+        gha.set_env(name, value)
+    for entry in reversed(exports.path):  # each add prepends: reversed keeps our order
+        gha.add_system_path(entry, strict=True)
+    for name, value in exports.outputs.items():
+        gha.set_output(name, value)
+    if exports.summary and environ.get("GITHUB_STEP_SUMMARY"):
+        gha.append_job_summary(exports.summary)
+
+
+def annotate_error(message: str, *, file: str | None, line: int | None) -> None:
+    import github_action_utils as gha
+
+    gha.error(message, title="setup-poetry-parallel", file=file, line=line)
+
+
+def annotate_warning(message: str, *, file: str | None = None, line: int | None = None) -> None:
+    import github_action_utils as gha
+
+    gha.warning(message, title="setup-poetry-parallel", file=file, line=line)

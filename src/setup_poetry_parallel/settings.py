@@ -1,0 +1,262 @@
+"""Every input, read once and validated before anything is installed or written.
+
+Inputs come from CLI flags, or, in the composite action, from `INPUT_*` variables that
+action.yml maps in `env:` (composite actions get no `INPUT_*` variables by themselves).
+Nothing downstream reads `os.environ`: it gets this object and an explicit environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from setup_poetry_parallel.errors import InputError
+
+Installer = Literal["uv", "pip"]
+OutputFormat = Literal["github", "sh", "dotenv", "json"]
+
+FORMATS: Final = ("github", "sh", "dotenv", "json")
+INSTALLERS: Final = ("auto", "uv", "pip")
+DEFAULT_LOCK_TIMEOUT: Final = 900.0
+TRUE_WORDS: Final = ("true", "True", "TRUE")
+FALSE_WORDS: Final = ("false", "False", "FALSE")
+
+_VERSION_SPEC = re.compile(r"^(latest|\d+\.\d+|\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?)$")
+_PYTHON_SPEC = re.compile(r"^(?:pypy)?3\.\d+(?:\.\d+)?t?$")
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """Inputs as the user wrote them, before validation (all text, like action inputs)."""
+
+    poetry_version: str = ""
+    python_versions: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+    working_directory: str = "."
+    install_dir: str = ""
+    state_dir: str = ""
+    job_id: str = ""
+    poetry_python: str = ""
+    installer: str = "auto"
+    lock_timeout: str = ""
+    project_plugins: str = "true"
+    output_format: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    poetry_version: str
+    python_versions: tuple[str, ...]
+    plugins: tuple[str, ...]
+    working_directory: Path
+    install_dir: Path
+    state_dir: Path
+    job_id: str
+    poetry_python: str | None
+    installer: Installer
+    lock_timeout: float
+    project_plugins: bool
+    output_format: OutputFormat
+    on_runner: bool
+
+
+def split_words(text: str) -> tuple[str, ...]:
+    """`python-versions` may be one per line or space separated."""
+    return tuple(text.split())
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """`plugins` are one requirement per line (a requirement may contain spaces)."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def inputs_from_env(environ: Mapping[str, str]) -> RawInputs:
+    """The composite action's inputs, which action.yml passes as INPUT_* variables."""
+
+    def get(name: str, default: str = "") -> str:
+        return environ.get(f"INPUT_{name}", default).strip()
+
+    return RawInputs(
+        poetry_version=get("POETRY_VERSION"),
+        python_versions=split_words(get("PYTHON_VERSION")) + split_words(get("PYTHON_VERSIONS")),
+        plugins=split_lines(environ.get("INPUT_PLUGINS", "")),
+        working_directory=get("WORKING_DIRECTORY", ".") or ".",
+        install_dir=get("INSTALL_DIR"),
+        state_dir=get("STATE_DIR"),
+        job_id=get("JOB_ID"),
+        poetry_python=get("POETRY_PYTHON"),
+        installer=get("INSTALLER", "auto") or "auto",
+        lock_timeout=get("LOCK_TIMEOUT"),
+        project_plugins=get("PROJECT_PLUGINS", "true") or "true",
+    )
+
+
+def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
+    on_runner = environ.get("GITHUB_ACTIONS") == "true"
+    return Settings(
+        poetry_version=_poetry_version(raw.poetry_version),
+        python_versions=_python_versions(raw.python_versions),
+        plugins=_plugins(raw.plugins),
+        working_directory=_working_directory(raw.working_directory),
+        install_dir=_dir_input(raw.install_dir, "install-dir") or default_install_dir(environ),
+        state_dir=_dir_input(raw.state_dir, "state-dir") or default_state_dir(environ),
+        job_id=_job_id(raw.job_id) if raw.job_id else default_job_id(environ),
+        poetry_python=raw.poetry_python or None,
+        installer=_installer(raw.installer),
+        lock_timeout=_lock_timeout(raw.lock_timeout),
+        project_plugins=_boolean(raw.project_plugins, "project-plugins"),
+        output_format=_output_format(raw.output_format, on_runner=on_runner),
+        on_runner=on_runner,
+    )
+
+
+def _poetry_version(text: str) -> str:
+    if not text:
+        raise InputError("poetry-version is required: pin an exact release such as 2.5.1")
+    if not _VERSION_SPEC.match(text):
+        raise InputError(
+            f"poetry-version {text!r} is not a Poetry release: use an exact version such as"
+            " 2.5.1 (or X.Y, or latest)"
+        )
+    return text
+
+
+def _python_versions(values: Sequence[str]) -> tuple[str, ...]:
+    for value in values:
+        if not _PYTHON_SPEC.match(value):
+            raise InputError(
+                f"python-version {value!r} is not a Python version: use 3.X or 3.X.Y, e.g. 3.12"
+            )
+    return tuple(dict.fromkeys(values))  # the first one is the project env's Python
+
+
+def _plugins(values: Sequence[str]) -> tuple[str, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for value in values:
+        try:
+            Requirement(value)
+        except InvalidRequirement as exc:
+            raise InputError(
+                f"plugins: {value!r} is not a requirement ({exc}); write one per line,"
+                " e.g. poetry-plugin-export>=1.8"
+            ) from None
+    return tuple(values)
+
+
+def _working_directory(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise InputError(
+            f"working-directory {text!r} does not exist: point it at the folder that holds"
+            " pyproject.toml"
+        )
+    return path.resolve()
+
+
+def _dir_input(text: str, name: str) -> Path | None:
+    if not text:
+        return None
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise InputError(f"{name} must be a single path without line breaks")
+    return Path(text).expanduser().resolve()
+
+
+def _job_id(text: str) -> str:
+    if not _JOB_ID.match(text) or text in (".", ".."):
+        raise InputError(
+            f"job-id {text!r} must be a file name: letters, digits, '.', '_' and '-' only"
+        )
+    return text
+
+
+def _installer(text: str) -> Installer:
+    if text not in INSTALLERS:
+        raise InputError(f"installer {text!r} is unknown: use auto, uv or pip")
+    return "pip" if text == "pip" else "uv"
+
+
+def _lock_timeout(text: str) -> float:
+    if not text:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"lock-timeout {text!r} must be a positive number of seconds, e.g. 600")
+    return value
+
+
+def _boolean(text: str, name: str) -> bool:
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise InputError(f"{name} {text!r} must be true or false")
+
+
+def _output_format(text: str, *, on_runner: bool) -> OutputFormat:
+    if not text:
+        return "github" if on_runner else "sh"
+    for name in FORMATS:
+        if text == name:
+            return name
+    raise InputError(f"format {text!r} is unknown: use github, sh, dotenv or json")
+
+
+def default_install_dir(environ: Mapping[str, str]) -> Path:
+    """Shared by every job that can see it: the runner's tool cache, else the user's cache."""
+    if tool_cache := environ.get("RUNNER_TOOL_CACHE"):
+        return Path(tool_cache) / "setup-poetry-parallel"
+    if xdg := environ.get("XDG_CACHE_HOME"):
+        return Path(xdg) / "setup-poetry-parallel"
+    if local := environ.get("LOCALAPPDATA"):
+        return Path(local) / "setup-poetry-parallel" / "Cache"
+    return Path.home() / ".cache" / "setup-poetry-parallel"
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """Per-job state: the runner's temp dir is already per job and emptied after it."""
+    if runner_temp := environ.get("RUNNER_TEMP"):
+        return Path(runner_temp) / "setup-poetry-parallel"
+    return Path(tempfile.gettempdir()) / f"setup-poetry-parallel-{_user()}"
+
+
+def default_job_id(environ: Mapping[str, str]) -> str:
+    """Distinct for every job, matrix entry and attempt, stable within one job.
+
+    `GITHUB_RUN_ID`/`GITHUB_RUN_ATTEMPT`/`GITHUB_JOB` alone repeat across matrix entries, so
+    the job index (from action.yml) and the job's own temp dir are folded in. Outside a runner
+    the parent process (the job's shell) keeps it stable across calls from one script.
+    """
+    if environ.get("GITHUB_ACTIONS") == "true":
+        parts = [
+            environ.get("GITHUB_RUN_ID", "0"),
+            environ.get("GITHUB_RUN_ATTEMPT", "1"),
+            environ.get("GITHUB_JOB", "job"),
+        ]
+        salt = "|".join(
+            [environ.get("SPP_JOB_INDEX", ""), environ.get("RUNNER_TEMP", ""), socket.gethostname()]
+        )
+    else:
+        parts = ["local"]
+        salt = f"{socket.gethostname()}|{os.getppid()}"
+    digest = hashlib.sha256(salt.encode()).hexdigest()[:8]
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts))[:80].strip("-.") or "job"
+    return f"{readable}-{digest}"
+
+
+def _user() -> str:
+    try:
+        return str(os.getuid())
+    except AttributeError:  # Windows has no uid; the temp dir is already per user there
+        return "user"
