@@ -20,11 +20,23 @@ def parser() -> argparse.ArgumentParser:
         prog="setup-poetry-parallel",
         description="Install a pinned Poetry once per host and give this job its own Poetry dirs.",
     )
-    p.add_argument("--poetry-version", default="", help="exact release, e.g. 2.5.1 (or X.Y, latest)")
-    p.add_argument("--python-version", action="append", default=[], metavar="VERSION",
-                   help="the project's Python for this job; repeat for several (tox)")
-    p.add_argument("--plugin", action="append", default=[], metavar="REQUIREMENT",
-                   help="an extra plugin requirement; repeatable")
+    p.add_argument(
+        "--poetry-version", default="", help="exact release, e.g. 2.5.1 (or X.Y, latest)"
+    )
+    p.add_argument(
+        "--python-version",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="the project's Python for this job; repeat for several (tox)",
+    )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT",
+        help="an extra plugin requirement; repeatable",
+    )
     p.add_argument("--working-directory", default=".", help="where pyproject.toml is (default .)")
     p.add_argument("--install-dir", default="", help="where shared Poetry installs live")
     p.add_argument("--state-dir", default="", help="root of the per-job directories")
@@ -32,12 +44,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--poetry-python", default="", help="interpreter that runs Poetry itself")
     p.add_argument("--installer", default="auto", help="auto (uv), uv or pip")
     p.add_argument("--lock-timeout", default="", help="seconds to wait for another job's install")
-    p.add_argument("--project-plugins", default="true",
-                   help="false: do not install the project's requires-plugins")
-    p.add_argument("--format", default="", choices=["", *FORMATS],
-                   help="github on a runner, else sh")
-    p.add_argument("--inputs-from-env", action="store_true",
-                   help="read the action's INPUT_* variables (used by action.yml)")
+    p.add_argument(
+        "--project-plugins",
+        default="true",
+        help="false: do not install the project's requires-plugins",
+    )
+    p.add_argument(
+        "--format", default="", choices=["", *FORMATS], help="github on a runner, else sh"
+    )
+    p.add_argument(
+        "--inputs-from-env",
+        action="store_true",
+        help="read the action's INPUT_* variables (used by action.yml)",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="only print the cache key and install path; install nothing",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log every command")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
@@ -73,7 +97,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         settings = validate(raw_inputs(args, environ), environ)
         from setup_poetry_parallel import engine, runner
 
-        exports = engine.run(settings, environ)
+        exports = (engine.plan_exports if args.plan else engine.run)(settings, environ)
         runner.publish(exports, settings.output_format, environ)
     except SetupError as exc:
         if exc.details:

@@ -42,8 +42,8 @@ class PoetryPython:
     version: str
 
 
-def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
-    started = time.monotonic()
+def plan(settings: Settings, environ: Mapping[str, str]) -> tuple[InstallSpec, str]:
+    """What would be installed and under which key; installs nothing (the cache step needs it)."""
     project = read_project_plugins(settings.working_directory)
     poetry_version = _poetry_version(settings, environ)
     project_requirements = _project_requirements(settings, project, poetry_version)
@@ -57,11 +57,28 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
         platform=f"{sys.platform}-{platform.machine()}",
         plugin_wheel=plugin_wheel.version(),
     )
-    key = install_key(spec)
+    return spec, install_key(spec)
+
+
+def plan_exports(settings: Settings, environ: Mapping[str, str]) -> Exports:
+    _, key = plan(settings, environ)
+    root = install_paths(settings.install_dir, key).root
+    return Exports(
+        outputs={"cache-key": cache_key(key), "install-path": str(root)}, env={}, path=[]
+    )
+
+
+def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
+    started = time.monotonic()
+    spec, key = plan(settings, environ)
+    poetry_version = spec.poetry_version
     pythons = [interpreters.find(v, environ) for v in settings.python_versions]
 
     done = install.ensure(
-        spec, install_paths(settings.install_dir, key), timeout=settings.lock_timeout, environ=environ
+        spec,
+        install_paths(settings.install_dir, key),
+        timeout=settings.lock_timeout,
+        environ=environ,
     )
     log.info(
         "Poetry %s %s at %s", poetry_version, "reused" if done.reused else "built", done.venv.root
@@ -140,9 +157,7 @@ def _project_requirements(
 def _poetry_python(settings: Settings, environ: Mapping[str, str]) -> PoetryPython:
     if not settings.poetry_python:
         # The engine's own interpreter: the same for every job on the host, so they share.
-        return PoetryPython(
-            str(Path(sys.executable).resolve()), platform.python_version()
-        )
+        return PoetryPython(str(Path(sys.executable).resolve()), platform.python_version())
     if os.sep in settings.poetry_python or "/" in settings.poetry_python:
         found = interpreters.probe([settings.poetry_python], environ)
         if not found:

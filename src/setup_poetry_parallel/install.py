@@ -76,7 +76,9 @@ def find_ready(paths: InstallPaths) -> Install | None:
     checks = [venv.python, venv.poetry, *manifest.get("files", [])]
     missing = [str(f) for f in checks if not os.path.exists(f)]
     if missing:
-        log.warning("the Poetry install at %s is damaged (%s is gone): rebuilding", venv.root, missing[0])
+        log.warning(
+            "the Poetry install at %s is damaged (%s is gone): rebuilding", venv.root, missing[0]
+        )
         return None
     return Install(venv, manifest, reused=True)
 
@@ -91,7 +93,9 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
         _create_venv(spec, venv, environ)
         _pip_install(spec, venv, [*spec.pinned, str(wheel)], environ)
         found = json.loads(
-            process.run([venv.python, "-c", VERIFY], env=environ, what="checking the Poetry install")
+            process.run(
+                [venv.python, "-c", VERIFY], env=environ, what="checking the Poetry install"
+            )
         )
         if found["poetry"] != spec.poetry_version:
             raise SetupError(
@@ -120,9 +124,9 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
 
 def _create_venv(spec: InstallSpec, venv: VenvPaths, environ: Mapping[str, str]) -> None:
     if spec.installer == "uv":
-        argv = [_uv(), "venv", "--quiet", "--no-project", "--python", spec.python, venv.root]
+        argv = [_uv(), "venv", "--quiet", "--no-project", "--python", spec.python, str(venv.root)]
     else:
-        argv = [spec.python, "-m", "venv", venv.root]
+        argv = [spec.python, "-m", "venv", str(venv.root)]
     process.run(argv, env=environ, cwd=Path(venv.root).parent.parent, what="creating Poetry's venv")
 
 
@@ -132,7 +136,14 @@ def _pip_install(
     if spec.installer == "uv":
         argv = [_uv(), "pip", "install", "--python", str(venv.python), *requirements]
     else:
-        argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check", *requirements]
+        argv = [
+            str(venv.python),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            *requirements,
+        ]
     process.run(
         argv, env=environ, cwd=Path(venv.root).parent.parent, what="installing Poetry and plugins"
     )
@@ -168,7 +179,9 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write beside the target, then rename over it: readers see the old or the new file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
     with contextlib.ExitStack() as stack:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644
+        )
         handle = stack.enter_context(os.fdopen(fd, "w", encoding="utf-8"))
         json.dump(data, handle, indent=2)
         handle.flush()

@@ -52,7 +52,9 @@ def candidates(
             for arch in arch_dirs:
                 home = version_dir / arch
                 yield [str(home / exe if windows else home / "bin" / exe)]
-    pyenv_root = environ.get("PYENV_ROOT") or str(Path(environ.get("HOME", "~")).expanduser() / ".pyenv")
+    pyenv_root = environ.get("PYENV_ROOT") or str(
+        Path(environ.get("HOME", "~")).expanduser() / ".pyenv"
+    )
     for version_dir in sorted(Path(pyenv_root, "versions").glob(f"{minor}*"), reverse=True):
         yield [str(version_dir / "bin" / "python")]
     if windows and (launcher := shutil.which("py", path=path)):

@@ -22,7 +22,9 @@ _EPOCH: Final = (1980, 1, 1, 0, 0, 0)
 
 
 def source() -> bytes:
-    return (resources.files("setup_poetry_parallel") / "poetry_plugin" / f"{MODULE}.py").read_bytes()
+    return (
+        resources.files("setup_poetry_parallel") / "poetry_plugin" / f"{MODULE}.py"
+    ).read_bytes()
 
 
 def version() -> str:

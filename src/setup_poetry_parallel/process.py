@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ OUTPUT_TAIL = 4000
 
 
 def run(
-    argv: Sequence[str | Path],
+    argv: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
@@ -24,7 +25,7 @@ def run(
     timeout: float | None = None,
 ) -> str:
     """Run argv and return its stdout; on failure raise SetupError naming `what` and the output."""
-    args = [str(a) for a in argv]
+    args = [os.fspath(a) for a in argv]
     log.debug("$ %s", shlex.join(args))
     try:
         done = subprocess.run(

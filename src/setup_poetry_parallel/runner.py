@@ -60,7 +60,9 @@ def render(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> s
 
 
 def _dotenv_quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
+    escaped = (
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
+    )
     return f'"{escaped}"'
 
 

@@ -107,9 +107,7 @@ def fetch_releases(index: str, project: str = "poetry") -> list[Release]:
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
-    retry = Retry(
-        total=RETRIES, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504)
-    )
+    retry = Retry(total=RETRIES, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504))
     url = f"{index}/{project}/"
     with requests.Session() as session:
         session.mount("http://", HTTPAdapter(max_retries=retry))
