@@ -40,6 +40,7 @@ STATIC_ENV = {
 class PoetryPython:
     path: str
     version: str
+    markers: dict[str, str]
 
 
 def plan(settings: Settings, environ: Mapping[str, str]) -> tuple[InstallSpec, str]:
@@ -48,9 +49,10 @@ def plan(settings: Settings, environ: Mapping[str, str]) -> tuple[InstallSpec, s
     poetry_version = _poetry_version(settings, environ)
     project_requirements = _project_requirements(settings, project, poetry_version)
     poetry_python = _poetry_python(settings, environ)
+    requirements = merge_requirements(project_requirements, settings.plugins)
     spec = InstallSpec(
         poetry_version=poetry_version,
-        requirements=merge_requirements(project_requirements, settings.plugins),
+        requirements=applicable(requirements, poetry_python.markers),
         python=poetry_python.path,
         python_version=poetry_python.version,
         installer=settings.installer,
@@ -86,7 +88,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
     job = job_paths(settings.state_dir, settings.job_id)
     _prepare_job(job, Path(done.venv.poetry), pythons)
     env = {**job_env(job), **STATIC_ENV}
-    if pythons:
+    if pythons and (settings.working_directory / "pyproject.toml").is_file():
         _use_python(job, pythons[0], settings.working_directory, {**environ, **env})
     exports = Exports(
         outputs={
@@ -157,7 +159,13 @@ def _project_requirements(
 def _poetry_python(settings: Settings, environ: Mapping[str, str]) -> PoetryPython:
     if not settings.poetry_python:
         # The engine's own interpreter: the same for every job on the host, so they share.
-        return PoetryPython(str(Path(sys.executable).resolve()), platform.python_version())
+        from packaging.markers import default_environment
+
+        return PoetryPython(
+            str(Path(sys.executable).resolve()),
+            platform.python_version(),
+            {k: str(v) for k, v in default_environment().items()},
+        )
     if os.sep in settings.poetry_python or "/" in settings.poetry_python:
         found = interpreters.probe([settings.poetry_python], environ)
         if not found:
@@ -167,7 +175,21 @@ def _poetry_python(settings: Settings, environ: Mapping[str, str]) -> PoetryPyth
             )
     else:
         found = interpreters.find(settings.poetry_python, environ)
-    return PoetryPython(str(found.path.resolve()), found.version)
+    return PoetryPython(str(found.path.resolve()), found.version, found.markers)
+
+
+def applicable(requirements: tuple[str, ...], markers: Mapping[str, str]) -> tuple[str, ...]:
+    """Keep the requirements whose markers hold for Poetry's interpreter, as Poetry would."""
+    from packaging.requirements import Requirement
+
+    kept = []
+    for text in requirements:
+        marker = Requirement(text).marker
+        if marker is None or marker.evaluate({**markers, "extra": ""}):
+            kept.append(text)
+        else:
+            log.info("skipping %s: its markers do not hold for Poetry's Python", text)
+    return tuple(kept)
 
 
 def _prepare_job(job: JobPaths, poetry: Path, pythons: list[interpreters.Interpreter]) -> None:

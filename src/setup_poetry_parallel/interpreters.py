@@ -12,18 +12,35 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from setup_poetry_parallel.errors import InputError
 
-PROBE = "import json, sys, platform; print(json.dumps([sys.executable, platform.python_version()]))"
+# Prints the interpreter and its PEP 508 marker environment (as packaging computes it), so that
+# plugin markers are evaluated for the Python that runs Poetry. Runs on any Python 3.
+PROBE = """
+import json, os, platform, sys
+impl = sys.implementation
+iv = "{0.major}.{0.minor}.{0.micro}".format(impl.version)
+if impl.version.releaselevel != "final":
+    iv += impl.version.releaselevel[0] + str(impl.version.serial)
+print(json.dumps([sys.executable, platform.python_version(), {
+    "implementation_name": impl.name, "implementation_version": iv, "os_name": os.name,
+    "platform_machine": platform.machine(), "platform_release": platform.release(),
+    "platform_system": platform.system(), "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]), "sys_platform": sys.platform,
+}]))
+"""
 
 
 @dataclass(frozen=True)
 class Interpreter:
     path: Path
     version: str  # full, e.g. 3.12.1
+    markers: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def minor(self) -> str:
@@ -73,10 +90,10 @@ def probe(command: list[str], environ: Mapping[str, str]) -> Interpreter | None:
             timeout=30,
             check=False,
         )
-        executable, version = json.loads(done.stdout)
+        executable, version, markers = json.loads(done.stdout)
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
-    return Interpreter(Path(executable), version) if done.returncode == 0 else None
+    return Interpreter(Path(executable), version, markers) if done.returncode == 0 else None
 
 
 def find(requested: str, environ: Mapping[str, str]) -> Interpreter:
