@@ -146,7 +146,8 @@ def _plugins(values: Sequence[str]) -> tuple[str, ...]:
             Requirement(value)
         except InvalidRequirement as exc:
             raise InputError(
-                f"plugins: {value!r} is not a requirement ({exc}); write one per line,"
+                f"plugins: {value!r} is not a requirement ({str(exc).splitlines()[0]});"
+                " write one per line,"
                 " e.g. poetry-plugin-export>=1.8"
             ) from None
     return tuple(values)

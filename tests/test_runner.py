@@ -1,0 +1,98 @@
+"""Each output format, read back the way its consumer reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.runner import Exports, publish, render, validate
+
+TRICKY = 'it\'s $HOME `id` "q" \\ x\nsecond line'
+EXPORTS = Exports(
+    outputs={"poetry-version": "2.5.1", "plugins": '["a (>=1)"]'},
+    env={"POETRY_CACHE_DIR": "/tmp/a b/cache", "TRICKY": TRICKY},
+    path=["/tmp/job dir/bin", "/tmp/pythons"],
+)
+
+
+def test_sh_format_survives_eval_in_a_real_shell() -> None:
+    script = (
+        render(EXPORTS, "sh", {}) + '\nprintf "%s\\0%s\\0%s" "$POETRY_CACHE_DIR" "$TRICKY" "$PATH"'
+    )
+    out = subprocess.run(
+        ["sh", "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    ).stdout
+    cache, tricky, path = out.split("\0")
+    assert cache == "/tmp/a b/cache"
+    assert tricky == TRICKY
+    assert path == "/tmp/job dir/bin:/tmp/pythons:/usr/bin:/bin"
+
+
+def test_dotenv_format_parses_back() -> None:
+    text = render(EXPORTS, "dotenv", {"PATH": "/usr/bin"})
+    parsed = {}
+    for line in text.splitlines():
+        name, _, quoted = line.partition("=")
+        parsed[name] = json.loads(quoted.replace("\\$", "$"))  # JSON string escapes match ours
+    assert parsed["TRICKY"] == TRICKY
+    assert parsed["PATH"] == "/tmp/job dir/bin:/tmp/pythons:/usr/bin"
+
+
+def test_json_format_has_every_part() -> None:
+    document = json.loads(render(EXPORTS, "json", {}))
+    assert document == {"outputs": EXPORTS.outputs, "env": EXPORTS.env, "path": EXPORTS.path}
+
+
+def runner_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    files = {name: tmp_path / name for name in ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT")}
+    for name, path in files.items():
+        path.write_text("")
+        monkeypatch.setenv(name, str(path))
+    return files
+
+
+def test_github_format_writes_records_the_runner_reads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from github_action_utils import get_workflow_environment_variables
+
+    files = runner_files(tmp_path, monkeypatch)
+    publish(EXPORTS, "github", os.environ)
+    assert get_workflow_environment_variables() == EXPORTS.env
+    monkeypatch.setenv("GITHUB_ENV", str(files["GITHUB_OUTPUT"]))  # same record format
+    assert get_workflow_environment_variables() == EXPORTS.outputs
+    # The runner prepends each line of GITHUB_PATH in turn: the last line ends up first.
+    lines = files["GITHUB_PATH"].read_text().splitlines()
+    assert list(reversed(lines)) == EXPORTS.path
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Exports(outputs={}, env={}, path=["/a\n/b"]),
+        Exports(outputs={}, env={}, path=[f"/a{os.pathsep}/b"]),
+        Exports(outputs={}, env={"A=B": "x"}, path=[]),
+        Exports(outputs={"x<<EOF": "y"}, env={}, path=[]),
+    ],
+)
+def test_refused_records_leave_the_files_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: Exports
+) -> None:
+    files = runner_files(tmp_path, monkeypatch)
+    good_then_bad = Exports(
+        outputs={"ok": "1", **bad.outputs}, env={"OK": "1", **bad.env}, path=["/ok", *bad.path]
+    )
+    with pytest.raises(SetupError):
+        validate(good_then_bad)
+    with pytest.raises(SetupError):
+        publish(good_then_bad, "github", os.environ)
+    assert all(path.read_text() == "" for path in files.values())
