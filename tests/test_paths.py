@@ -30,12 +30,12 @@ def test_paths_per_platform(
 
 def test_job_dirs_are_distinct_and_inside_the_job_dir() -> None:
     job = job_paths(PurePosixPath("/s"), "j")
-    dirs = job.all_dirs()
+    dirs = (*job.created_dirs(), job.plugin_cache)
     assert len(set(dirs)) == len(dirs)
     assert all(d.parent == job.root for d in dirs)
 
 
 def test_two_jobs_share_nothing() -> None:
-    a = set(job_paths(PurePosixPath("/s"), "a").all_dirs())
-    b = set(job_paths(PurePosixPath("/s"), "b").all_dirs())
+    a = set(job_paths(PurePosixPath("/s"), "a").created_dirs())
+    b = set(job_paths(PurePosixPath("/s"), "b").created_dirs())
     assert not a & b

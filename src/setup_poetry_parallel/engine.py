@@ -193,7 +193,7 @@ def applicable(requirements: tuple[str, ...], markers: Mapping[str, str]) -> tup
 
 
 def _prepare_job(job: JobPaths, poetry: Path, pythons: list[interpreters.Interpreter]) -> None:
-    for directory in job.all_dirs():
+    for directory in job.created_dirs():
         Path(directory).mkdir(parents=True, exist_ok=True)
     _link(Path(job.poetry_shim), poetry)
     for found in pythons:

@@ -101,16 +101,10 @@ class JobPaths:
     def poetry_shim(self) -> PurePath:
         return self.bin / ("poetry.cmd" if self.windows else "poetry")
 
-    def all_dirs(self) -> tuple[PurePath, ...]:
-        return (
-            self.cache,
-            self.config,
-            self.data,
-            self.virtualenvs,
-            self.plugin_cache,
-            self.bin,
-            self.pythons,
-        )
+    def created_dirs(self) -> tuple[PurePath, ...]:
+        """The dirs the engine creates. Not the plugin cache: Poetry takes an existing one
+        without its config.toml for an outdated cache and "rebuilds" it; Poetry creates it."""
+        return (self.cache, self.config, self.data, self.virtualenvs, self.bin, self.pythons)
 
 
 def job_paths(state_dir: PurePath, job_id: str, *, windows: bool | None = None) -> JobPaths:

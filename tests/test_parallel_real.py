@@ -1,0 +1,154 @@
+"""The original report, for real: parallel jobs on one shared project directory.
+
+Four jobs whose Poetry runs on four different interpreters share one project that declares
+`requires-plugins`; each is set up at the same moment and then loops `poetry install` and
+`poetry run`. Failures and plugin-cache rebuilds are counted, not sampled.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.engine_cli import argv, finish, start
+from tests.projects import PYTHONS, python_path
+
+pytestmark = pytest.mark.real
+
+ROUNDS = 8
+OUTDATED = "Removing the project's plugin cache because it is outdated"
+
+# One job: loop install + run, print one line per failure and per rebuild, never stop early.
+JOB_LOOP = textwrap.dedent(
+    """
+    import subprocess, sys
+    rounds, expected = int(sys.argv[1]), sys.argv[2]
+    failures = rebuilds = 0
+    for _ in range(rounds):
+        for command in (["poetry", "install"],
+                        ["poetry", "run", "python", "-c",
+                         "import sys; print('%d.%d' % sys.version_info[:2])"]):
+            done = subprocess.run(command, capture_output=True, text=True)
+            text = done.stdout + done.stderr
+            rebuilds += "Removing the project's plugin cache because it is outdated" in text
+            bad = done.returncode != 0 or (command[1] == "run" and done.stdout.strip() != expected)
+            if bad:
+                failures += 1
+                print("FAILED", command, done.returncode, text[-400:].replace("\\n", " | "))
+    print(f"RESULT failures={failures} rebuilds={rebuilds}")
+    """
+)
+
+
+def run_jobs(project: Path, envs: list[dict[str, str]], minors: list[str]) -> list[str]:
+    """Start every job loop at once and return each one's output."""
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOB_LOOP, str(ROUNDS), minor],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for env, minor in zip(envs, minors, strict=True)
+    ]
+    return [job.communicate(timeout=900)[0] for job in jobs]
+
+
+def counts(output: str) -> tuple[int, int]:
+    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
+    failures, rebuilds = (int(part.split("=")[1]) for part in line.split()[1:])
+    return failures, rebuilds
+
+
+def lock_project(project: Path, env: dict[str, str]) -> None:
+    """Real projects commit poetry.lock; concurrent first `poetry lock` writes are not our case."""
+    subprocess.run(["poetry", "lock"], cwd=project, env=env, check=True, capture_output=True)
+
+
+def test_four_pythons_on_one_shared_project(
+    project: Path, shared_install_dir: Path, tmp_path: Path
+) -> None:
+    minors = list(PYTHONS)
+    setups = [
+        start(
+            argv(
+                project,
+                shared_install_dir,
+                tmp_path / "state",
+                f"job-{minor}",
+                "--poetry-python",
+                str(python_path(minor)),
+                "--python-version",
+                minor,
+            )
+        )
+        for minor in minors
+    ]
+    done = [finish(s) for s in setups]
+    assert [d.returncode for d in done] == [0] * 4, [d.stderr for d in done]
+    envs = [d.env() for d in done]
+    assert len({env["POETRY_PROJECT_PLUGIN_CACHE"] for env in envs}) == 4
+    assert len({d.outputs["poetry-venv"] for d in done}) == 4  # Poetry on four interpreters
+    lock_project(project, envs[0])
+
+    outputs = run_jobs(project, envs, minors)
+
+    results = [counts(output) for output in outputs]
+    assert results == [(0, 0)] * 4, "\n".join(outputs)
+    assert not (project / ".poetry").exists(), "no package may land in the shared project"
+
+
+def test_without_the_fix_the_same_loop_thrashes(
+    project: Path, shared_install_dir: Path, tmp_path: Path
+) -> None:
+    """Control: the scenario above is sensitive. Without POETRY_PROJECT_PLUGIN_CACHE the jobs
+    share `<project>/.poetry/plugins` and rewrite it under each other."""
+    minors = list(PYTHONS)
+    done = [
+        finish(
+            start(
+                argv(
+                    project,
+                    shared_install_dir,
+                    tmp_path / "state",
+                    f"ctl-{minor}",
+                    "--poetry-python",
+                    str(python_path(minor)),
+                    "--python-version",
+                    minor,
+                )
+            )
+        )
+        for minor in minors
+    ]
+    envs = [d.env() for d in done]
+    for env in envs:
+        del env["POETRY_PROJECT_PLUGIN_CACHE"]
+    lock_project(project, envs[0])
+
+    outputs = run_jobs(project, envs, minors)
+
+    rebuilds = sum(counts(output)[1] for output in outputs)
+    assert (project / ".poetry" / "plugins").is_dir()
+    assert rebuilds > 0, "\n".join(outputs)
+
+
+def test_eight_setups_at_once_on_a_cold_install_dir(project: Path, tmp_path: Path) -> None:
+    install_dir = tmp_path / "cold-install"
+    setups = [start(argv(project, install_dir, tmp_path / "state", f"burst-{n}")) for n in range(8)]
+    done = [finish(s) for s in setups]
+    assert [d.returncode for d in done] == [0] * 8, [d.stderr for d in done]
+    reused = sorted(d.outputs["reused"] for d in done)
+    assert reused == ["false"] + ["true"] * 7
+    assert len({d.outputs["poetry-path"] for d in done}) == 1
+    assert len({d.outputs["job-dir"] for d in done}) == 8
+    builds = Path(done[0].outputs["poetry-venv"]).parent
+    assert [b.name for b in builds.iterdir()] == [
+        builds.joinpath(done[0].outputs["poetry-venv"]).name
+    ]
