@@ -2,34 +2,48 @@
 
 Check without the lock, take the lock, check again, build into a fresh `builds/<id>`,
 verify, then publish `current.json` last with `os.replace`. Whoever loses the race waits
-and reuses. A build that fails or is killed leaves a directory that nothing points at; a
-published build that fails the health check is replaced by a new build, never rebuilt in
-place, so a job still running the old one keeps working.
+and reuses. A build that fails or is killed leaves a directory that nothing points at (the
+next cold setup removes it); a published build that fails the health check is replaced by a
+new build, never rebuilt in place, so a job still running the old one keeps working.
+
+Old builds: a build stops being current only when a newer one is published (a damaged
+install, or the same key rebuilt). It is marked `superseded` first and removed by a later
+cold setup once it has been superseded for `GC_AFTER` (longer than any job can run), never
+while it is current.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from setup_poetry_parallel import plugin_wheel, process
-from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel import plugin_wheel, process, versions
+from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.locking import hold
 from setup_poetry_parallel.paths import InstallPaths, VenvPaths
 
 log = logging.getLogger(__name__)
 
-# Loads every Poetry plugin entry point, as Poetry would at start-up, and reports what is there.
+GC_AFTER: Final = 7 * 24 * 3600.0  # GitHub's longest job (self-hosted) is 5 days
+SUPERSEDED: Final = "superseded"
+_BUILD_ID = re.compile(r"^\d{8}T\d{6}-\d+-[0-9a-f]{6}$")
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+
+# Loads every Poetry plugin entry point, as Poetry would at start-up, and reports what is there
+# plus, for the cheap health check, one module file and the metadata of every distribution.
 # Runs on Poetry's interpreter (3.9+), hence no newer syntax.
 VERIFY = r"""
 import json, sys
@@ -43,7 +57,13 @@ for group in ("poetry.plugin", "poetry.application.plugin"):
         files.append(sys.modules[ep.module].__file__)
 import poetry.__version__ as v
 files.append(v.__file__)
-print(json.dumps({"poetry": v.__version__, "entry_points": found, "files": files}))
+for dist in metadata.distributions():
+    own = [p for p in (dist.files or []) if ".." not in p.parts]
+    modules = [p for p in own if p.suffix == ".py"]
+    if modules:
+        files.append(str(dist.locate_file(min(modules, key=lambda p: (len(p.parts), str(p))))))
+    files.extend(str(dist.locate_file(p)) for p in own if p.name == "METADATA")
+print(json.dumps({"poetry": v.__version__, "entry_points": found, "files": sorted(set(files))}))
 """
 
 
@@ -57,27 +77,39 @@ class Install:
 def ensure(
     spec: InstallSpec, paths: InstallPaths, *, timeout: float, environ: Mapping[str, str]
 ) -> Install:
-    if ready := find_ready(paths):
-        return ready
-    with hold(Path(paths.lock), timeout=timeout, what="the Poetry install"):
+    try:
         if ready := find_ready(paths):
-            log.info("another job finished the install while this one waited: reusing it")
             return ready
-        _remove_unpublished(paths)
-        return _build(spec, paths, environ)
+        versions.check_release(spec.poetry_version, environ)  # cold path: one index request
+        _make_dirs(paths)
+        with hold(Path(paths.lock), timeout=timeout, what="the Poetry install"):
+            if ready := find_ready(paths):
+                log.info("another job finished the install while this one waited: reusing it")
+                return ready
+            _collect_garbage(paths)
+            return _build(spec, paths, environ)
+    except OSError as exc:
+        raise disk_error(exc, Path(paths.root)) from None
 
 
 def find_ready(paths: InstallPaths) -> Install | None:
-    """The published build, if it exists and passes a cheap health check (a few stats)."""
-    manifest = _read_json(Path(paths.current))
+    """The published build, if it exists and passes a cheap health check (stats only)."""
+    manifest = _read_trusted_json(Path(paths.current))
     if manifest is None:
         return None
-    venv = paths.build(str(manifest.get("build", "")))
+    _check_trusted(Path(paths.root))
+    build = str(manifest.get("build", ""))
+    if not _BUILD_ID.match(build):
+        log.warning("%s names no valid build (%r): rebuilding", paths.current, build)
+        return None
+    venv = paths.build(build)
     checks = [venv.python, venv.poetry, *manifest.get("files", [])]
     missing = [str(f) for f in checks if not os.path.exists(f)]
     if missing:
         log.warning(
-            "the Poetry install at %s is damaged (%s is gone): rebuilding", venv.root, missing[0]
+            "the Poetry install at %s is damaged (%s is gone): building a new one",
+            venv.root,
+            missing[0],
         )
         return None
     return Install(venv, manifest, reused=True)
@@ -87,21 +119,24 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
     build_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
     venv = paths.build(build_id)
     root = Path(venv.root)
+    env = installer_env(spec.installer, environ)
     log.info("installing %s into %s", ", ".join(spec.pinned), root)
     try:
+        _pause_for_tests("venv", environ)
         wheel = plugin_wheel.write(root.with_name(build_id + ".wheel"))
-        _create_venv(spec, venv, environ)
-        _pip_install(spec, venv, [*spec.pinned, str(wheel)], environ)
+        _create_venv(spec, venv, env)
+        _pause_for_tests("install", environ)
+        _install(spec, venv, [*spec.pinned, str(wheel)], env)
+        _pause_for_tests("verify", environ)
         found = json.loads(
-            process.run(
-                [venv.python, "-c", VERIFY], env=environ, what="checking the Poetry install"
-            )
+            process.run([venv.python, "-c", VERIFY], env=env, what="checking the Poetry install")
         )
         if found["poetry"] != spec.poetry_version:
             raise SetupError(
                 f"the install has Poetry {found['poetry']}, not {spec.poetry_version}:"
                 " check the plugins' requirements on Poetry"
             )
+        restrict_permissions(root)
         manifest = {
             "build": build_id,
             "poetry_version": spec.poetry_version,
@@ -113,6 +148,8 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
             "built_at": time.time(),
         }
         _write_json(root / "manifest.json", manifest)
+        _pause_for_tests("publish", environ)
+        _mark_superseded(paths)
         _write_json(Path(paths.current), manifest)  # published: from here on jobs reuse it
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
@@ -122,15 +159,56 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
     return Install(venv, manifest, reused=False)
 
 
+def _pause_for_tests(point: str, environ: Mapping[str, str]) -> None:
+    """TEST-ONLY hook (tests/test_faults.py kills the build here): never set these variables.
+
+    With SPP_TEST_PAUSE_AT=<point>, the build writes `<point>.paused` (holding its pid) into
+    SPP_TEST_PAUSE_DIR and waits until `<point>.resume` appears there (or 5 minutes pass).
+    """
+    if environ.get("SPP_TEST_PAUSE_AT") != point or not environ.get("SPP_TEST_PAUSE_DIR"):
+        return
+    where = Path(environ["SPP_TEST_PAUSE_DIR"])
+    (where / f"{point}.paused").write_text(str(os.getpid()), encoding="utf-8")
+    deadline = time.monotonic() + 300
+    while not (where / f"{point}.resume").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# --- running the installer ---------------------------------------------------------------
+
+
+def installer_env(installer: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The installer reads the same index, timeout and retries as versions.py does."""
+    env = dict(environ)
+    index = versions.index_url(environ)
+    if installer == "uv":
+        if not (env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL")) and env.get(
+            "PIP_INDEX_URL"
+        ):
+            env["UV_DEFAULT_INDEX"] = env["PIP_INDEX_URL"]  # uv does not read pip's variable
+    else:
+        if not env.get("PIP_INDEX_URL") and index != versions.DEFAULT_INDEX:
+            env["PIP_INDEX_URL"] = index
+        timeout, retries = versions.http_settings(environ)
+        env.setdefault("PIP_TIMEOUT", f"{timeout:g}")
+        env.setdefault("PIP_RETRIES", str(retries))
+    return env
+
+
 def _create_venv(spec: InstallSpec, venv: VenvPaths, environ: Mapping[str, str]) -> None:
     if spec.installer == "uv":
         argv = [_uv(), "venv", "--quiet", "--no-project", "--python", spec.python, str(venv.root)]
     else:
         argv = [spec.python, "-m", "venv", str(venv.root)]
-    process.run(argv, env=environ, cwd=Path(venv.root).parent.parent, what="creating Poetry's venv")
+    try:
+        process.run(
+            argv, env=environ, cwd=Path(venv.root).parent.parent, what="creating Poetry's venv"
+        )
+    except SetupError as exc:
+        raise installer_error(exc, spec, venv, environ) from None
 
 
-def _pip_install(
+def _install(
     spec: InstallSpec, venv: VenvPaths, requirements: list[str], environ: Mapping[str, str]
 ) -> None:
     if spec.installer == "uv":
@@ -144,9 +222,15 @@ def _pip_install(
             "--disable-pip-version-check",
             *requirements,
         ]
-    process.run(
-        argv, env=environ, cwd=Path(venv.root).parent.parent, what="installing Poetry and plugins"
-    )
+    try:
+        process.run(
+            argv,
+            env=environ,
+            cwd=Path(venv.root).parent.parent,
+            what="installing Poetry and plugins",
+        )
+    except SetupError as exc:
+        raise installer_error(exc, spec, venv, environ) from None
 
 
 def _uv() -> str:
@@ -155,23 +239,229 @@ def _uv() -> str:
     return find_uv_bin()
 
 
-def _remove_unpublished(paths: InstallPaths) -> None:
-    """Builds that never got published were killed or failed: nobody can be using them."""
-    current = (_read_json(Path(paths.current)) or {}).get("build")
-    builds = Path(paths.builds)
-    if not builds.is_dir():
+def installer_error(
+    exc: SetupError, spec: InstallSpec, venv: VenvPaths, environ: Mapping[str, str]
+) -> SetupError:
+    """Turn uv's or pip's output into one line that names the index, package or plugin."""
+    text = exc.details
+    index = versions.index_url(environ)
+    install_dir = Path(venv.root).parent.parent.parent
+    for classify in (_disk_problem, _index_problem, _resolution_problem):
+        if found := classify(text, spec, index, install_dir):
+            return type(found)(found.message, details=text)
+    return exc
+
+
+def _disk_problem(text: str, spec: InstallSpec, index: str, install_dir: Path) -> SetupError | None:
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return disk_error(OSError(errno.ENOSPC, "No space left on device"), install_dir)
+    if "Read-only file system" in text:
+        return disk_error(OSError(errno.EROFS, "Read-only file system"), install_dir)
+    return None
+
+
+def _index_problem(
+    text: str, spec: InstallSpec, index: str, install_dir: Path
+) -> SetupError | None:
+    # uv: "Failed to fetch: <url>" then "cause:" lines down to the root cause.
+    if fetch := re.search(r"Failed to (?:fetch|download):? `?([^\s`]+)`?", text):
+        reason = _last_cause(text)
+        return SetupError(
+            f"could not download {_package_of(fetch.group(1))} from the index {index}"
+            f" ({reason}): check the index, or retry later"
+        )
+    if broken := re.search(r"The structure of `([^`]+)` \(v([^)]+)\) was invalid", text):
+        return SetupError(
+            f"the index {index} served a broken or cut-off file for {broken.group(1)}"
+            f" {broken.group(2)}: retry later, or check the index"
+        )
+    # pip: retries are logged as warnings, then it reports "no versions" for what it could not read.
+    pip_network = re.search(
+        r"(Connection refused|Read timed out|ConnectTimeoutError|NewConnectionError"
+        r"|HTTPError|status code 5\d\d|Max retries exceeded|IncompleteRead|hash.*do not match)",
+        text,
+        re.IGNORECASE,
+    )
+    if pip_network:
+        missing = re.search(r"No matching distribution found for (\S+)", text)
+        package = missing.group(1) if missing else "Poetry and its plugins"
+        return SetupError(
+            f"could not download {package} from the index {index}"
+            f" ({pip_network.group(1)}): check the index, or retry later"
+        )
+    return None
+
+
+def _resolution_problem(
+    text: str, spec: InstallSpec, index: str, install_dir: Path
+) -> SetupError | None:
+    if re.search(r"there is no version of poetry==", text, re.IGNORECASE):
+        return InputError(
+            f"poetry-version {spec.poetry_version} does not exist on the index {index}:"
+            " pin a released version"
+        )
+    missing = re.search(r"Because (\S+) was not found in the package registry", text) or re.search(
+        r"No matching distribution found for (\S+)[^\n]*\n?(?:.*from versions: none)?", text
+    )
+    plugin = _plugin_named(missing.group(1), spec) if missing else None
+    if missing and plugin and ("not found" in missing.group(0) or "from versions: none" in text):
+        return InputError(
+            f"plugin {plugin!r} is not on the index {index}: check its name in"
+            " [tool.poetry.requires-plugins] or the plugins input"
+        )
+    if "No solution found" in text or "ResolutionImpossible" in text or missing:
+        plugins = [r for r in spec.requirements if _mentions(text, r)] or list(spec.requirements)
+        return InputError(
+            f"no release satisfies {', '.join(repr(p) for p in plugins) or 'the plugins'} together"
+            f" with poetry=={spec.poetry_version} on {index} ({_last_cause(text)}): relax the"
+            " plugin constraint or pin another poetry-version"
+        )
+    return None
+
+
+def _last_cause(text: str) -> str:
+    causes = re.findall(r"^\s*(?:cause:|error:|ERROR:)\s*(.+)$", text, re.MULTILINE)
+    last = causes[-1] if causes else text.strip().splitlines()[-1] if text.strip() else "no output"
+    last = re.sub(r" for url \(.*\)$", "", last)
+    return last[:200]
+
+
+def _package_of(url: str) -> str:
+    parts = [p for p in url.split("/") if p]
+    if "simple" in parts and parts.index("simple") + 1 < len(parts):
+        return parts[parts.index("simple") + 1]
+    name = parts[-1] if parts else url
+    return re.split(r"-\d", name, maxsplit=1)[0]  # a file: its project name
+
+
+def _name(requirement: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return canonicalize_name(requirement)
+
+
+def _plugin_named(name: str, spec: InstallSpec) -> str | None:
+    wanted = _name(name.strip("'\"`"))
+    return next((r for r in spec.requirements if _name(r) == wanted), None)
+
+
+def _mentions(text: str, requirement: str) -> bool:
+    return (
+        re.search(rf"(?<![\w-]){re.escape(_name(requirement))}(?![\w-])", text.lower()) is not None
+    )
+
+
+# --- the install dir on disk -------------------------------------------------------------
+
+
+def disk_error(exc: OSError, where: Path) -> SetupError:
+    """One line for an install dir that cannot be written: read-only, full, or not a dir."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return SetupError(
+            f"the install dir {where} is full ({reason}): free some space or point install-dir"
+            " at another disk"
+        )
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST):
+        return InputError(
+            f"the install dir {where} cannot be written ({reason}): point install-dir at a"
+            " writable directory"
+        )
+    return SetupError(f"the install dir {where} failed: {reason} ({exc.filename})")
+
+
+def _make_dirs(paths: InstallPaths) -> None:
+    for directory in (Path(paths.root), Path(paths.builds)):
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        _check_trusted(directory)
+
+
+def _check_trusted(directory: Path) -> None:
+    """Refuse a shared dir that someone else could swap the install in: links, foreign owners."""
+    info = directory.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise SetupError(
+            f"{directory} is a symbolic link: remove it; install dirs are not followed"
+        )
+    if os.name == "nt":
         return
-    for entry in builds.iterdir():
-        if entry.name != current and not (entry / "manifest.json").exists():
+    if info.st_uid not in (os.getuid(), 0):
+        raise SetupError(
+            f"{directory} belongs to uid {info.st_uid}, not this user: another user could replace"
+            " the install; remove it or use an install-dir of your own"
+        )
+    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+        raise SetupError(
+            f"{directory} is writable by everyone: run chmod o-w on it, or use another install-dir"
+        )
+
+
+def restrict_permissions(root: Path) -> None:
+    """No group- or world-writable file in a shared install, whatever the job's umask was."""
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(directory, name)
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o022:
+                os.chmod(path, stat.S_IMODE(mode) & ~0o022)
+    mode = os.lstat(root).st_mode
+    os.chmod(root, stat.S_IMODE(mode) & ~0o022)
+
+
+def _mark_superseded(paths: InstallPaths) -> None:
+    """Before a new build is published: the current one starts its grace period now."""
+    current = (_read_trusted_json(Path(paths.current)) or {}).get("build")
+    if isinstance(current, str) and _BUILD_ID.match(current):
+        marker = Path(paths.build(current).root) / SUPERSEDED
+        with contextlib.suppress(FileNotFoundError):  # its venv may be gone: that is why
+            _write_json(marker, {"at": time.time()})  # a fresh file: a fresh mtime
+
+
+def _collect_garbage(paths: InstallPaths) -> None:
+    """Under the lock: remove builds nobody can be using.
+
+    Never published (no `superseded` marker, not current): killed or failed builds, which no
+    reader ever saw. Superseded for longer than GC_AFTER: no job runs that long.
+    """
+    current = (_read_trusted_json(Path(paths.current)) or {}).get("build")
+    now = time.time()
+    for entry in Path(paths.builds).iterdir():
+        if entry.name == current:
+            continue
+        marker = entry / SUPERSEDED
+        try:
+            age = now - marker.lstat().st_mtime
+        except OSError:
             log.info("removing the unfinished build %s", entry)
+        else:
+            if age < GC_AFTER:
+                continue
+            log.info("removing %s, superseded %.0f h ago", entry, age / 3600)
+        if entry.is_symlink() or not entry.is_dir():
+            entry.unlink()
+        else:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_trusted_json(path: Path) -> dict[str, Any] | None:
+    """Read `path` without following a link, and only if this user (or root) wrote it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None  # missing, or a symbolic link (ELOOP): not a marker we published
+    with os.fdopen(fd, "rb") as handle:
+        owner = os.fstat(handle.fileno()).st_uid
+        if os.name != "nt" and owner not in (os.getuid(), 0):
+            log.warning("ignoring %s: it belongs to uid %s, not this user", path, owner)
+            return None
+        try:
+            data = json.loads(handle.read())
+        except ValueError:
+            return None
     return data if isinstance(data, dict) else None
 
 
@@ -179,9 +469,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write beside the target, then rename over it: readers see the old or the new file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
     with contextlib.ExitStack() as stack:
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644
-        )
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
         handle = stack.enter_context(os.fdopen(fd, "w", encoding="utf-8"))
         json.dump(data, handle, indent=2)
         handle.flush()

@@ -1,14 +1,19 @@
 """Which Poetry release to install: `X.Y.Z` as given, `X.Y` and `latest` resolved once.
 
-The index is read through the simple API (PEP 691 JSON), which every index serves,
-unlike PyPI's per-version JSON API. Only a cold install asks the index anything.
+The index is read through the simple API (PEP 691 JSON, or the PEP 503 HTML page that
+every index serves), unlike PyPI's per-version JSON API. Only a cold install asks the index
+anything. Timeouts and retries follow uv's own variables (`UV_HTTP_TIMEOUT`,
+`UV_HTTP_RETRIES`), so one setting governs every request the setup makes.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any, Final
 
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
@@ -16,11 +21,13 @@ from packaging.version import InvalidVersion, Version
 
 from setup_poetry_parallel.errors import InputError, SetupError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_INDEX: Final = "https://pypi.org/simple"
 ACCEPT: Final = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-CONNECT_TIMEOUT: Final = 10.0
-READ_TIMEOUT: Final = 30.0
-RETRIES: Final = 4
+TIMEOUT: Final = 30.0  # uv's default UV_HTTP_TIMEOUT
+RETRIES: Final = 3  # uv's default UV_HTTP_RETRIES
+BACKOFF: Final = 0.5  # seconds before the first retry, doubling after
 
 _EXACT = re.compile(r"^\d+\.\d+\.\d+")
 
@@ -78,6 +85,19 @@ def _newest(releases: list[Release]) -> str:
     return str(max(finals)) if finals else "none"
 
 
+def http_settings(environ: Mapping[str, str]) -> tuple[float, int]:
+    """(timeout, retries), from uv's variables when set to sensible values."""
+    try:
+        timeout = float(environ.get("UV_HTTP_TIMEOUT", "") or TIMEOUT)
+    except ValueError:
+        timeout = TIMEOUT
+    try:
+        retries = int(environ.get("UV_HTTP_RETRIES", "") or RETRIES)
+    except ValueError:
+        retries = RETRIES
+    return (timeout if timeout > 0 else TIMEOUT), max(0, retries)
+
+
 def releases_from_json(document: dict[str, Any], project: str = "poetry") -> list[Release]:
     """Group a PEP 691 project page's files by version; a version is yanked if all its files are."""
     yanked: dict[Version, bool] = {}
@@ -101,32 +121,138 @@ def _file_version(filename: str, project: str) -> Version | None:
     return version if name == project else None
 
 
-def fetch_releases(index: str, project: str = "poetry") -> list[Release]:
-    """The project's releases, with retries and backoff on connection errors and 5xx."""
-    import requests  # only a cold install needs the network
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+class _Anchors(HTMLParser):
+    """PEP 503 page: each anchor's text is a file name; `data-yanked` marks a yanked file."""
 
-    retry = Retry(total=RETRIES, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504))
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[dict[str, Any]] = []
+        self._yanked: bool | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._yanked = "data-yanked" in dict(attrs)
+
+    def handle_data(self, data: str) -> None:
+        if self._yanked is not None and data.strip():
+            self.files.append({"filename": data.strip(), "yanked": self._yanked})
+            self._yanked = None
+
+
+def releases_from_html(text: str, project: str = "poetry") -> list[Release]:
+    parser = _Anchors()
+    parser.feed(text)
+    return releases_from_json({"files": parser.files}, project)
+
+
+def fetch_releases(
+    index: str, project: str = "poetry", *, timeout: float = TIMEOUT, retries: int = RETRIES
+) -> list[Release]:
+    """The project's releases, with retries and backoff on connection errors, stalls and 5xx.
+
+    Raises InputError when the index answers that the project does not exist (404), and a
+    one-line SetupError naming the index and the project when it cannot be read at all.
+    """
+    return list(_fetch(index, project, timeout, retries))
+
+
+@functools.cache
+def _fetch(index: str, project: str, timeout: float, retries: int) -> tuple[Release, ...]:
+    # Cached: a cold `X.Y` setup resolves the version, then checks the release it picked.
+    import requests  # only a cold install needs the network
+
     url = f"{index}/{project}/"
+    attempts = retries + 1
     with requests.Session() as session:
-        session.mount("http://", HTTPAdapter(max_retries=retry))
-        session.mount("https://", HTTPAdapter(max_retries=retry))
-        try:
-            response = session.get(
-                url, headers={"Accept": ACCEPT}, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
-            )
-            response.raise_for_status()
-            document = response.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise SetupError(
-                f"could not read the releases of {project} from the index {index}:"
-                f" {type(exc).__name__}; check the index or pin poetry-version exactly",
-                details=str(exc),
-            ) from None
-    return releases_from_json(document, project)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = session.get(url, headers={"Accept": ACCEPT}, timeout=timeout)
+                if response.status_code == 404:
+                    raise InputError(
+                        f"{project} does not exist on the index {index}: check the index"
+                        " URL (UV_DEFAULT_INDEX, UV_INDEX_URL or PIP_INDEX_URL)"
+                    )
+                response.raise_for_status()
+                return tuple(_parse(response, project))
+            except (requests.RequestException, ValueError) as exc:
+                problem = _problem(exc)
+                if attempt == attempts or not _retryable(exc):
+                    raise SetupError(
+                        f"could not read the releases of {project} from the index {index}"
+                        f" ({problem}, {attempt} attempt{'s' if attempt > 1 else ''}):"
+                        " check the index (UV_DEFAULT_INDEX) or retry later",
+                        details=f"{url}: {exc}",
+                    ) from None
+                wait = BACKOFF * 2 ** (attempt - 1)
+                log.warning("%s: %s; retrying in %.1f s", url, problem, wait)
+                _sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _parse(response: Any, project: str) -> list[Release]:
+    if "json" in response.headers.get("Content-Type", ""):
+        document = response.json()
+        if not isinstance(document, dict):
+            raise ValueError("the project page is not a JSON object")
+        return releases_from_json(document, project)
+    return releases_from_html(response.text, project)
+
+
+def _problem(exc: Exception) -> str:
+    """A few words for the error line; the full exception goes to the details."""
+    import requests
+
+    text = str(exc)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    checks: list[tuple[bool, str]] = [
+        (isinstance(exc, requests.Timeout), "timed out"),
+        ("refused" in text.lower(), "connection refused"),
+        (
+            isinstance(exc, requests.exceptions.ChunkedEncodingError)
+            or "IncompleteRead" in text
+            or "ProtocolError" in text,
+            "the answer was cut off",
+        ),
+        (isinstance(exc, requests.ConnectionError), "connection failed"),
+        (isinstance(exc, ValueError), "the answer was not a valid project page (cut off?)"),
+    ]
+    return next((words for hit, words in checks if hit), type(exc).__name__)
+
+
+def _retryable(exc: Exception) -> bool:
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return exc.response.status_code in (408, 429) or exc.response.status_code >= 500
+    return True  # connection errors, stalls and cut-off answers are worth another try
+
+
+def _sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
 
 
 def resolve(spec: str, environ: Mapping[str, str]) -> str:
+    timeout, retries = http_settings(environ)
     index = index_url(environ)
-    return choose(spec, fetch_releases(index))
+    return choose(spec, fetch_releases(index, timeout=timeout, retries=retries))
+
+
+def check_release(version: str, environ: Mapping[str, str]) -> None:
+    """Cold path only: an exact `poetry-version` that is missing or yanked is an input error.
+
+    When the index cannot be read here, the check is skipped: the installer, which reads
+    the same index, then fails with its own clear error (or succeeds where we could not).
+    """
+    timeout, retries = http_settings(environ)
+    index = index_url(environ)
+    try:
+        releases = fetch_releases(index, timeout=timeout, retries=min(retries, 1))
+    except InputError:
+        raise
+    except SetupError as exc:
+        log.debug("skipping the release check: %s", exc)
+        return
+    choose(version, releases)
