@@ -36,6 +36,10 @@ STATIC_ENV = {
 }
 
 
+# Exported when project-plugins is false; see poetry_plugin/spp_project_plugin_cache.py.
+REFUSE_PROJECT_PLUGINS = "SPP_REFUSE_PROJECT_PLUGINS"
+
+
 @dataclass(frozen=True)
 class PoetryPython:
     path: str
@@ -88,6 +92,9 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
     job = job_paths(settings.state_dir, settings.job_id)
     _prepare_job(job, Path(done.venv.poetry), pythons)
     env = {**job_env(job), **STATIC_ENV}
+    if not settings.project_plugins:
+        # Read by our Poetry plugin: `poetry install` would otherwise install them itself.
+        env[REFUSE_PROJECT_PLUGINS] = "1"
     if pythons and (settings.working_directory / "pyproject.toml").is_file():
         _use_python(job, pythons[0], settings.working_directory, {**environ, **env})
     exports = Exports(

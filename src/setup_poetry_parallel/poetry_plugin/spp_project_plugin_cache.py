@@ -6,8 +6,12 @@ Jobs that share a project directory therefore delete it under each other. This p
 that cache to `$POETRY_PROJECT_PLUGIN_CACHE` (the name proposed upstream in
 python-poetry/poetry#10618), a directory of the job's own.
 
+It also honours `SPP_REFUSE_PROJECT_PLUGINS=1` (exported when the action's `project-plugins`
+input is false): `poetry install` then installs none of the project's `requires-plugins`,
+which is code from the repository that would run inside Poetry (untrusted pull requests).
+
 It runs inside Poetry's venv, so it must import on every Python Poetry supports (3.9+) and
-depend on nothing but Poetry. It is inert when the variable is unset and on Poetry < 2.
+depend on nothing but Poetry. It is inert when the variables are unset and on Poetry < 2.
 """
 
 import os
@@ -20,6 +24,11 @@ except ImportError:  # Poetry < 1.2 has no plugins at all
     ApplicationPlugin = object  # type: ignore[assignment,misc]
 
 VARIABLE = "POETRY_PROJECT_PLUGIN_CACHE"
+REFUSE_VARIABLE = "SPP_REFUSE_PROJECT_PLUGINS"
+REFUSED_NOTICE = (
+    "setup-poetry-parallel: project-plugins is false: not installing"
+    " [tool.poetry.requires-plugins] from this project"
+)
 _warned = []
 
 
@@ -52,6 +61,30 @@ def relocate(value):
     return True
 
 
+def refuse(value):
+    """Make `poetry install`'s project plugin step a no-op; return whether it was replaced."""
+    if value != "1":
+        return False
+    try:
+        from poetry.plugins.plugin_manager import PluginManager
+    except ImportError:  # Poetry < 2 never installs project plugins
+        return False
+    if not hasattr(PluginManager, "ensure_project_plugins"):
+        _warn_once(
+            "this Poetry installs project plugins differently; "
+            + REFUSE_VARIABLE
+            + " cannot stop it"
+        )
+        return False
+
+    def ensure_project_plugins(cls, poetry, io):
+        io.write_error_line(REFUSED_NOTICE)
+
+    PluginManager.ensure_project_plugins = classmethod(ensure_project_plugins)
+    return True
+
+
 class ProjectPluginCachePlugin(ApplicationPlugin):  # type: ignore[misc,valid-type]
     def activate(self, application):
         relocate(os.environ.get(VARIABLE))
+        refuse(os.environ.get(REFUSE_VARIABLE))
