@@ -99,3 +99,30 @@ def test_bad_input_names_the_input(changes: dict[str, str], names: str) -> None:
 @pytest.mark.parametrize("version", ["2.5.1", "2.5", "latest", "2.0.0b1", "1.8.5", "2.5.1.post1"])
 def test_accepted_poetry_versions(version: str) -> None:
     assert validate(raw(poetry_version=version), {}).poetry_version == version
+
+
+@pytest.mark.parametrize(
+    ("env", "project_python"),
+    [
+        ({"INPUT_PYTHON_VERSION": "3.12", "INPUT_PYTHON_VERSIONS": "3.10 3.11"}, "3.12"),
+        # tox: an env pinned by `poetry env use` would win over the tox env's VIRTUAL_ENV
+        ({"INPUT_PYTHON_VERSIONS": "3.10\n3.11"}, None),
+    ],
+)
+def test_only_python_version_picks_the_project_env(
+    env: dict[str, str], project_python: str | None
+) -> None:
+    settings = validate(inputs_from_env({"INPUT_POETRY_VERSION": "2.5.1", **env}), {})
+    assert settings.project_python == project_python
+
+
+def test_cli_python_version_once_is_the_project_env() -> None:
+    from setup_poetry_parallel.cli import parser, raw_inputs
+
+    def project_python(*argv: str) -> str:
+        return raw_inputs(
+            parser().parse_args(["--poetry-version", "2.5.1", *argv]), {}
+        ).project_python
+
+    assert project_python("--python-version", "3.12") == "3.12"
+    assert project_python("--python-version", "3.12", "--python-version", "3.13") == ""

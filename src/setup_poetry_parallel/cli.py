@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="VERSION",
-        help="the project's Python for this job; repeat for several (tox)",
+        help="the project's Python for this job (poetry env use); repeat for several (tox: PATH only)",
     )
     p.add_argument(
         "--plugin",
@@ -74,6 +74,7 @@ def raw_inputs(args: argparse.Namespace, environ: Mapping[str, str]) -> RawInput
     return RawInputs(
         poetry_version=args.poetry_version.strip(),
         python_versions=versions,
+        project_python=versions[0] if len(versions) == 1 else "",
         plugins=tuple(p.strip() for p in args.plugin if p.strip()),
         working_directory=args.working_directory,
         install_dir=args.install_dir,

@@ -95,8 +95,9 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
     if not settings.project_plugins:
         # Read by our Poetry plugin: `poetry install` would otherwise install them itself.
         env[REFUSE_PROJECT_PLUGINS] = "1"
-    if pythons and (settings.working_directory / "pyproject.toml").is_file():
-        _use_python(job, pythons[0], settings.working_directory, {**environ, **env})
+    if settings.project_python and (settings.working_directory / "pyproject.toml").is_file():
+        project_python = pythons[settings.python_versions.index(settings.project_python)]
+        _use_python(job, project_python, settings.working_directory, {**environ, **env})
     exports = Exports(
         outputs={
             "poetry-version": poetry_version,

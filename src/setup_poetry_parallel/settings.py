@@ -39,6 +39,7 @@ class RawInputs:
 
     poetry_version: str = ""
     python_versions: tuple[str, ...] = ()
+    project_python: str = ""  # the one of python_versions that `poetry env use` targets
     plugins: tuple[str, ...] = ()
     working_directory: str = "."
     install_dir: str = ""
@@ -55,6 +56,9 @@ class RawInputs:
 class Settings:
     poetry_version: str
     python_versions: tuple[str, ...]
+    # `python-version`: the project env's Python. Not set for `python-versions` alone: an env
+    # pinned with `poetry env use` wins over an active virtualenv, so tox's envs would be ignored.
+    project_python: str | None
     plugins: tuple[str, ...]
     working_directory: Path
     install_dir: Path
@@ -87,6 +91,7 @@ def inputs_from_env(environ: Mapping[str, str]) -> RawInputs:
     return RawInputs(
         poetry_version=get("POETRY_VERSION"),
         python_versions=split_words(get("PYTHON_VERSION")) + split_words(get("PYTHON_VERSIONS")),
+        project_python=get("PYTHON_VERSION"),
         plugins=split_lines(environ.get("INPUT_PLUGINS", "")),
         working_directory=get("WORKING_DIRECTORY", ".") or ".",
         install_dir=get("INSTALL_DIR"),
@@ -104,6 +109,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
     return Settings(
         poetry_version=_poetry_version(raw.poetry_version),
         python_versions=_python_versions(raw.python_versions),
+        project_python=_python_versions([raw.project_python])[0] if raw.project_python else None,
         plugins=_plugins(raw.plugins),
         working_directory=_working_directory(raw.working_directory),
         install_dir=_dir_input(raw.install_dir, "install-dir") or default_install_dir(environ),
