@@ -80,12 +80,15 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
     poetry_version = spec.poetry_version
     pythons = [interpreters.find(v, environ) for v in settings.python_versions]
 
-    done = install.ensure(
-        spec,
-        install_paths(settings.install_dir, key),
-        timeout=settings.lock_timeout,
-        environ=environ,
-    )
+    try:
+        done = install.ensure(
+            spec,
+            install_paths(settings.install_dir, key),
+            timeout=settings.lock_timeout,
+            environ=environ,
+        )
+    except InputError as exc:
+        raise _point_at_plugin(exc, settings.working_directory) from None
     log.info(
         "Poetry %s %s at %s", poetry_version, "reused" if done.reused else "built", done.venv.root
     )
@@ -115,6 +118,18 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
         summary=_summary(spec, done.reused, job, time.monotonic() - started),
     )
     return exports
+
+
+def _point_at_plugin(exc: InputError, working_directory: Path) -> InputError:
+    """A plugin the index lacks or cannot satisfy: annotate its requires-plugins line."""
+    project = read_project_plugins(working_directory)
+    message = exc.message.lower()
+    for name in project.table:
+        at = message.find(f"'{name.lower()}")
+        after = message[at + len(name) + 1 : at + len(name) + 2]
+        if exc.file is None and at >= 0 and not (after.isalnum() or after in "-_."):
+            exc.file, exc.line = project.pyproject, project.line_of(name)
+    return exc
 
 
 def job_env(job: JobPaths) -> dict[str, str]:
