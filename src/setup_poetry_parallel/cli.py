@@ -98,7 +98,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         settings = validate(raw_inputs(args, environ), environ)
         from setup_poetry_parallel import engine, runner
 
-        exports = (engine.plan_exports if args.plan else engine.run)(settings, environ)
+        annotate = settings.output_format == "github"
+        if annotate:
+            log.handlers.append(_AnnotateWarnings())
+        with runner.group("setup-poetry-parallel", enabled=annotate):
+            exports = (engine.plan_exports if args.plan else engine.run)(settings, environ)
         runner.publish(exports, settings.output_format, environ)
     except SetupError as exc:
         if exc.details:
@@ -125,6 +129,18 @@ class _Format(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
+
+
+class _AnnotateWarnings(logging.Handler):
+    """On a runner, a warning is also an annotation, so it shows on the run's page."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from setup_poetry_parallel import runner
+
+        runner.annotate_warning(record.getMessage())
 
 
 def _configure_logging(debug: bool) -> None:

@@ -7,11 +7,12 @@ before the first byte is written, so a refused value leaves the runner files unt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from setup_poetry_parallel.errors import SetupError
@@ -66,6 +67,9 @@ def _dotenv_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+
+
 def publish(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> None:
     """Write the exports where later steps find them. Validates everything first."""
     validate(exports)
@@ -74,14 +78,48 @@ def publish(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> 
         return
     import github_action_utils as gha
 
-    for name, value in exports.env.items():
-        gha.set_env(name, value)
-    for entry in reversed(exports.path):  # each add prepends: reversed keeps our order
-        gha.add_system_path(entry, strict=True)
-    for name, value in exports.outputs.items():
-        gha.set_output(name, value)
-    if exports.summary and environ.get("GITHUB_STEP_SUMMARY"):
-        gha.append_job_summary(exports.summary)
+    missing = [name for name in RUNNER_FILES[:3] if not environ.get(name)]
+    if missing:
+        raise SetupError(f"--format github needs {', '.join(missing)}: use another --format here")
+    with _runner_files(environ):
+        for name, value in exports.env.items():
+            gha.set_env(name, value)
+        for entry in reversed(exports.path):  # each add prepends: reversed keeps our order
+            gha.add_system_path(entry, strict=True)
+        for name, value in exports.outputs.items():
+            gha.set_output(name, value)
+        if exports.summary and environ.get("GITHUB_STEP_SUMMARY"):
+            gha.append_job_summary(exports.summary)
+
+
+@contextlib.contextmanager
+def _runner_files(environ: Mapping[str, str]) -> Iterator[None]:
+    """github-action-utils finds the runner's files in os.environ; the engine is handed its
+    environment instead (tests pass plain dicts), so lend it those paths for the write."""
+    saved = {name: os.environ.get(name) for name in RUNNER_FILES}
+    os.environ.update({name: environ[name] for name in RUNNER_FILES if environ.get(name)})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def group(title: str, *, enabled: bool) -> Iterator[None]:
+    """A collapsible log group on a runner; nothing elsewhere (stdout is data there)."""
+    if not enabled:
+        yield
+        return
+    # Our own constant titles: no escaping needed. (The toolkit writes "::group ::title".)
+    print(f"::group::{title}", flush=True)
+    try:
+        yield
+    finally:
+        print("::endgroup::", flush=True)
 
 
 def annotate_error(message: str, *, file: str | None, line: int | None) -> None:
