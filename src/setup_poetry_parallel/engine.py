@@ -167,7 +167,11 @@ def _project_requirements(
             file=project.pyproject,
             line=project.line_of("requires-plugins"),
         )
-    requirements = to_requirements(project, settings.working_directory)
+    requirements = to_requirements(
+        project,
+        settings.working_directory,
+        cache_dir=settings.install_dir / "requirements-cache",
+    )
     if not settings.project_plugins:
         log.warning(
             "project-plugins is false: not installing %s from %s",

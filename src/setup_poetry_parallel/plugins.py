@@ -7,14 +7,25 @@ Poetry itself uses, so that uv or pip install exactly what Poetry would have.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import re
+import secrets
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from setup_poetry_parallel.errors import InputError
+
+# Table keys whose conversion depends only on the text and poetry-core's version. Path, git and
+# url sources read the disk or name a place: such tables are always converted afresh.
+_PURE_KEYS: Final = frozenset(
+    {"version", "extras", "markers", "python", "platform", "allow-prereleases", "optional"}
+)
 
 
 @dataclass(frozen=True)
@@ -52,10 +63,26 @@ def read_project_plugins(working_directory: Path) -> ProjectPlugins:
     return ProjectPlugins(pyproject, table)
 
 
-def to_requirements(plugins: ProjectPlugins, root: Path) -> list[str]:
-    """PEP 508 strings for every constraint of every plugin, in the table's order."""
+def to_requirements(
+    plugins: ProjectPlugins, root: Path, *, cache_dir: Path | None = None
+) -> list[str]:
+    """PEP 508 strings for every constraint of every plugin, in the table's order.
+
+    With `cache_dir`, a table of plain constraints is converted once per poetry-core version
+    and read back afterwards: importing poetry-core is most of a warm setup's time.
+    """
     if not plugins.table:
         return []
+    cached = _cache_file(plugins.table, cache_dir)
+    if cached is not None and (hit := _read_cached(cached)) is not None:
+        return hit
+    requirements = _convert(plugins, root)
+    if cached is not None:
+        _write_cached(cached, requirements)
+    return requirements
+
+
+def _convert(plugins: ProjectPlugins, root: Path) -> list[str]:
     from poetry.core.factory import Factory  # 0.17 s to import: only when there are plugins
 
     requirements: list[str] = []
@@ -69,6 +96,60 @@ def to_requirements(plugins: ProjectPlugins, root: Path) -> list[str]:
             except Exception as exc:  # poetry-core raises ValueError and its own types
                 raise _bad_plugin(plugins, name, str(exc)) from None
     return requirements
+
+
+def _is_pure(table: dict[str, Any]) -> bool:
+    for constraints in table.values():
+        for constraint in constraints if isinstance(constraints, list) else [constraints]:
+            if isinstance(constraint, dict) and not set(constraint) <= _PURE_KEYS:
+                return False
+            if not isinstance(constraint, str | dict):
+                return False
+    return True
+
+
+def _cache_file(table: dict[str, Any], cache_dir: Path | None) -> Path | None:
+    if cache_dir is None or not _is_pure(table):
+        return None
+    import poetry.core  # the package alone is cheap; its version is part of the key
+
+    try:
+        payload = json.dumps(
+            {"table": table, "poetry-core": poetry.core.__version__, "format": 1}, sort_keys=True
+        )
+    except (TypeError, ValueError):  # a TOML value JSON cannot hold: not worth caching
+        return None
+    return cache_dir / f"{hashlib.sha256(payload.encode()).hexdigest()[:32]}.json"
+
+
+def _read_cached(path: Path) -> list[str] | None:
+    """The cached conversion, or None when absent or not a list of strings (then convert)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, list) and data and all(isinstance(item, str) for item in data):
+        return data
+    return None
+
+
+def _write_cached(path: Path, requirements: list[str]) -> None:
+    """Best effort: written beside the target and renamed over it; a read-only dir is no error.
+
+    Only into an existing parent (the install dir): `--plan` on a new host creates nothing.
+    """
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            with os.fdopen(os.open(tmp, flags, 0o644), "w", encoding="utf-8") as handle:
+                json.dump(requirements, handle)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _bad_plugin(plugins: ProjectPlugins, name: str, why: str) -> InputError:
