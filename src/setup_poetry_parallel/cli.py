@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 
 from setup_poetry_parallel import __version__
@@ -106,7 +107,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         runner.publish(exports, settings.output_format, environ)
     except SetupError as exc:
         if exc.details:
-            log.error("%s", exc.details)
+            # Indented: the one line that starts with "error: " is the message below, even
+            # when the details are a tool's output with "error:" lines of its own.
+            print(textwrap.indent(exc.details, "  | ", lambda _: True), file=sys.stderr)
         print(f"error: {exc.message}", file=sys.stderr, flush=True)
         if on_runner:
             from setup_poetry_parallel import runner
