@@ -134,13 +134,21 @@ def _handler(fault: Fault, session: requests.Session, base: list[str]) -> type:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients hang up on a faulty index (that is the point): no traceback on stderr,
+        # where it would mix with the engine's output that the tests read.
+        pass
+
+
 @contextlib.contextmanager
 def serve(fault: Fault) -> Iterator[str]:
     """Run the index in a thread; yield its simple URL."""
     base: list[str] = []
     with requests.Session() as session:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fault, session, base))
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), _handler(fault, session, base))
         server.originals = {}  # type: ignore[attr-defined]
         base.append(f"http://127.0.0.1:{server.server_address[1]}")
         thread = threading.Thread(target=server.serve_forever, daemon=True)
