@@ -31,10 +31,14 @@ FIXTURES = ROOT / "tests" / "fixtures" / "act"
 EXAMPLES = ROOT / "examples" / "workflows"
 PUBLISHED = "org/setup-poetry-parallel@v1"
 TAG = "v1.2.3"
+# The actions/cache commit that action.yml pins: act must find the stand-in under that ref.
+CACHE_REF = re.findall(r"uses: actions/cache/\w+@(\S+)", (ROOT / "action.yml").read_text())[0]
 # What a copy of the action needs: the composite action and the engine it bootstraps.
 ACTION_FILES = ("action.yml", "pyproject.toml", "src")
 # Variables of the machine running the tests that a fresh runner would not have.
 _DROP = re.compile(r"^(GITHUB_|RUNNER_|ACTIONS_|POETRY_|INPUT_|PYTEST_|VIRTUAL_ENV$|ACT$|CI$)")
+_STATUS = re.compile(r"^\[(?P<job>[^\]]+)\]\s+🏁\s+(?P<status>Job succeeded|Job failed)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LINE = re.compile(r"^\[(?P<job>[^\]]+)\]\s+\| (?P<text>.*)$")
 _ANNOTATION = re.compile(r"^\[(?P<job>[^\]]+)\]\s+.*?::(?P<kind>error|warning)(?P<rest>.*)$")
 
@@ -64,23 +68,32 @@ class ActResult:
 
     def annotations(self, kind: str) -> list[str]:
         return [
-            m.group(0) for m in map(_ANNOTATION.match, self.output.splitlines()) if m and m["kind"] == kind
+            m.group(0)
+            for m in map(_ANNOTATION.match, self.output.splitlines())
+            if m and m["kind"] == kind
         ]
 
     def succeeded_jobs(self) -> list[str]:
-        return [job for job in self.lines if f"[{job}] 🏁  Job succeeded" in self.output]
+        return self._jobs_ending("Job succeeded")
 
     def failed_jobs(self) -> list[str]:
-        return [job for job in self.lines if f"[{job}] 🏁  Job failed" in self.output]
+        return self._jobs_ending("Job failed")
+
+    def _jobs_ending(self, status: str) -> list[str]:
+        return [
+            m["job"].strip()
+            for m in map(_STATUS.match, self.output.splitlines())
+            if m and m["status"] == status
+        ]
 
 
 def parse(output: str) -> dict[str, list[str]]:
     jobs: dict[str, list[str]] = defaultdict(list)
-    for raw in output.splitlines():
+    for raw in _ANSI.sub("", output).splitlines():
         if match := _LINE.match(raw):
-            jobs[match["job"]].append(match["text"])
+            jobs[match["job"].strip()].append(match["text"])
         elif raw.startswith("[") and "]" in raw:
-            jobs.setdefault(raw[1 : raw.index("]")], [])
+            jobs.setdefault(raw[1 : raw.index("]")].strip(), [])
     return dict(jobs)
 
 
@@ -103,7 +116,12 @@ class ActSession:
         for name, source in extra.items():
             shutil.copy(source, root / name)
         git = ["git", "-c", "user.name=act test", "-c", "user.email=act@example.invalid"]
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "fixture"], ["tag", TAG]):
+        for args in (
+            ["init", "-q", "-b", "main"],
+            ["add", "-A"],
+            ["commit", "-qm", "fixture"],
+            ["tag", TAG],
+        ):
             subprocess.run([*git, *args], cwd=root, check=True, env=self.base_env)
         return root
 
@@ -134,7 +152,7 @@ class ActSession:
             f"actions/setup-python@v5={FIXTURES / 'stubs' / 'setup-python'}",
             # act fetches every action a composite action names, even in skipped steps.
             "--local-repository",
-            f"actions/cache@v4={FIXTURES / 'stubs' / 'cache'}",
+            f"actions/cache@{CACHE_REF}={FIXTURES / 'stubs' / 'cache'}",
             "--action-offline-mode",
             "--no-cache-server",
             # Matrix jobs really run at once (act's default is one per CPU).
@@ -164,7 +182,9 @@ def copy_action(target: Path) -> Path:
     for name in ACTION_FILES:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                source, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         else:
             shutil.copy(source, target / name)
     return target
@@ -174,7 +194,9 @@ def runner_env(environ: Mapping[str, str], home: Path) -> dict[str, str]:
     """The test process's environment as a fresh runner would see it (act passes it through)."""
     venv_bin = str(Path(sys.executable).parent)
     env = {k: v for k, v in environ.items() if not _DROP.match(k)}
-    env["PATH"] = os.pathsep.join(p for p in environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    env["PATH"] = os.pathsep.join(
+        p for p in environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin
+    )
     env["HOME"] = str(home)
     env["ACT_CACHE_STUB_DIR"] = str(home / "cache-stand-in")  # see fixtures/act/stubs/cache
     return env
