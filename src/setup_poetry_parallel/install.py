@@ -122,8 +122,8 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
     env = installer_env(spec.installer, environ)
     log.info("installing %s into %s", ", ".join(spec.pinned), root)
     try:
-        _pause_for_tests("venv", environ)
         wheel = plugin_wheel.write(root.with_name(build_id + ".wheel"))
+        _pause_for_tests("venv", environ)
         _create_venv(spec, venv, env)
         _pause_for_tests("install", environ)
         _install(spec, venv, [*spec.pinned, str(wheel)], env)
