@@ -107,23 +107,30 @@ class ActSession:
     def tool_cache(self) -> Path:
         return self.home / ".cache" / "act" / "tool_cache"
 
-    def repository(self, root: Path, workflow: Path, *, extra: Mapping[str, Path] = {}) -> Path:
+    def repository(self, root: Path, workflow: Path) -> Path:
         """A new git repository: the fixture project, the workflow, a release tag."""
         shutil.copytree(FIXTURES / "project", root)
         workflows = root / ".github" / "workflows"
         workflows.mkdir(parents=True)
         shutil.copy(workflow, workflows / workflow.name)
-        for name, source in extra.items():
-            shutil.copy(source, root / name)
-        git = ["git", "-c", "user.name=act test", "-c", "user.email=act@example.invalid"]
-        for args in (
-            ["init", "-q", "-b", "main"],
-            ["add", "-A"],
-            ["commit", "-qm", "fixture"],
-            ["tag", TAG],
-        ):
-            subprocess.run([*git, *args], cwd=root, check=True, env=self.base_env)
+        self._commit(root, tag=TAG)
         return root
+
+    def self_test_repository(self, root: Path) -> Path:
+        """A clean copy of this repository's parts that `.github/workflows/self-test.yml` uses."""
+        copy_action(root)
+        shutil.copy(ROOT / "README.md", root / "README.md")  # the package's metadata names it
+        shutil.copytree(ROOT / ".github", root / ".github")
+        shutil.copytree(EXAMPLES, root / "examples" / "workflows")
+        shutil.copytree(FIXTURES, root / "tests" / "fixtures" / "act")
+        self._commit(root)
+        return root
+
+    def _commit(self, root: Path, *, tag: str | None = None) -> None:
+        git = ["git", "-c", "user.name=act test", "-c", "user.email=act@example.invalid"]
+        commands = [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "fixture"]]
+        for args in [*commands, *([["tag", tag]] if tag else [])]:
+            subprocess.run([*git, *args], cwd=root, check=True, env=self.base_env)
 
     def run(
         self,
@@ -178,7 +185,7 @@ class ActSession:
 
 def copy_action(target: Path) -> Path:
     """The files a published release of the action holds, without caches or the dev venv."""
-    target.mkdir(parents=True)
+    target.mkdir(parents=True, exist_ok=True)
     for name in ACTION_FILES:
         source = ROOT / name
         if source.is_dir():

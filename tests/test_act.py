@@ -11,8 +11,18 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.act_runner import EXAMPLES, FIXTURES, TAG, ActResult, ActSession, copy_action, runner_env
+from tests.act_runner import (
+    EXAMPLES,
+    FIXTURES,
+    ROOT,
+    TAG,
+    ActResult,
+    ActSession,
+    copy_action,
+    runner_env,
+)
 
 pytestmark = pytest.mark.act
 
@@ -119,3 +129,25 @@ def test_cache_saves_then_restores_the_install(act: ActSession, tmp_path: Path) 
     assert keys["cache/save"] == keys["cache/restore"]
     assert f"under key {keys['cache/save']}" in "\n".join(result.lines["cache/save"])
     assert f"from key {keys['cache/save']}" in "\n".join(result.lines["cache/restore"])
+
+
+def test_self_test_workflow_on_linux(act: ActSession, tmp_path: Path) -> None:
+    """The repository's own self-test (`uses: ./`), its Linux jobs: macOS and Windows need GitHub."""
+    repo = act.self_test_repository(tmp_path / "repo")
+    result = act.run(
+        repo,
+        "self-test.yml",
+        variables={"SPP_TEST_DIR": str(tmp_path / "cache-test")},
+        extra_args=["--matrix", "os:ubuntu-latest"],
+    )
+    (tmp_path / "act.log").write_text(result.output)
+    print(f"act self-test.yml: exit {result.returncode} in {result.seconds:.1f} s")
+    assert result.returncode == 0, result.output[-6000:]
+    assert not result.failed_jobs()
+    jobs = yaml.safe_load((ROOT / ".github" / "workflows" / "self-test.yml").read_text())["jobs"]
+    matrix_entries = len(jobs["test-matrix"]["strategy"]["matrix"]["python-version"])
+    assert len(result.succeeded_jobs()) == len(jobs) - 1 + matrix_entries
+    reports = {
+        line for lines in result.lines.values() for line in lines if line.startswith("report: ")
+    }
+    assert reports == {"report: sample 9.8.7 on Python 3.10", "report: sample 9.8.7 on Python 3.13"}
