@@ -168,10 +168,7 @@ def test_sigkill_at_any_point_leaves_nothing_that_blocks_or_is_reused(
     KILL_POINTS_TRIED.append(point)
     key = key_dir(install_dir)
     left = sorted((key / "builds").iterdir())
-    killed = [p for p in left if not p.name.endswith(".wheel")]
-    # At "venv" the build has only its plugin wheel; from then on a venv is half there.
-    assert len(killed) == (0 if point == "venv" else 1), left
-    assert left, "the kill left nothing on disk: it came too late to prove anything"
+    assert len(left) == 1, left  # the killed build: an empty dir at "venv", then half a venv
     assert not (key / "current.json").exists(), "a killed build was published"
 
     # No cleanup by hand: the next setup takes the lock at once and builds anew.

@@ -122,9 +122,12 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
     env = installer_env(spec.installer, environ)
     log.info("installing %s into %s", ", ".join(spec.pinned), root)
     try:
-        wheel = plugin_wheel.write(root.with_name(build_id + ".wheel"))
+        root.mkdir(mode=0o755)
         _pause_for_tests("venv", environ)
         _create_venv(spec, venv, env)
+        # Kept in the build: Poetry reads the wheel's recorded path when it resolves project
+        # plugins against its own environment, and fails if the file is gone.
+        wheel = plugin_wheel.write(root / "spp-wheel")
         _pause_for_tests("install", environ)
         _install(spec, venv, [*spec.pinned, str(wheel)], env)
         _pause_for_tests("verify", environ)
@@ -154,8 +157,6 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    finally:
-        shutil.rmtree(root.with_name(build_id + ".wheel"), ignore_errors=True)
     return Install(venv, manifest, reused=False)
 
 
