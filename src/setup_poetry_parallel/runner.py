@@ -33,10 +33,10 @@ class Exports:
 def validate(exports: Exports) -> None:
     """Refuse anything that could add a record of its own to a runner file."""
     for name in exports.outputs:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise SetupError(f"refusing output name {name!r}")
     for name, value in exports.env.items():
-        if not _ENV_NAME.match(name) or "\0" in value:
+        if not _ENV_NAME.fullmatch(name) or "\0" in value:
             raise SetupError(f"refusing environment variable {name!r}")
     for entry in exports.path:
         if not entry or any(c in entry for c in "\r\n\0") or os.pathsep in entry:
