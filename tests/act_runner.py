@@ -172,7 +172,8 @@ class ActSession:
         done = subprocess.run(
             argv,
             cwd=repo,
-            env=dict(self.base_env),
+            # GitHub keeps caches per repository: so does the stand-in (fixtures/act/stubs/cache).
+            env={**self.base_env, "ACT_CACHE_STUB_DIR": f"{repo}.cache"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -205,5 +206,4 @@ def runner_env(environ: Mapping[str, str], home: Path) -> dict[str, str]:
         p for p in environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin
     )
     env["HOME"] = str(home)
-    env["ACT_CACHE_STUB_DIR"] = str(home / "cache-stand-in")  # see fixtures/act/stubs/cache
     return env
