@@ -38,8 +38,16 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "UV_PYTHON_DOWNLOADS": "never",
         }
     )
-    for name in ("GITHUB_ACTIONS", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "RUNNER_TEMP",
-                 "RUNNER_TOOL_CACHE", "GITHUB_STEP_SUMMARY", "VIRTUAL_ENV"):
+    for name in (
+        "GITHUB_ACTIONS",
+        "GITHUB_ENV",
+        "GITHUB_PATH",
+        "GITHUB_OUTPUT",
+        "RUNNER_TEMP",
+        "RUNNER_TOOL_CACHE",
+        "GITHUB_STEP_SUMMARY",
+        "VIRTUAL_ENV",
+    ):
         os.environ.pop(name, None)
     yield home
     os.environ.clear()
@@ -58,7 +66,10 @@ def project(tmp_path: Path) -> Path:
 
 
 def have_git() -> bool:
-    return shutil.which("git") is not None and subprocess.run(["git", "--version"], check=False).returncode == 0
+    return (
+        shutil.which("git") is not None
+        and subprocess.run(["git", "--version"], check=False).returncode == 0
+    )
 
 
 __all__ = ["POETRY_VERSION"]

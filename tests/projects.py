@@ -21,7 +21,9 @@ def pyenv_root() -> str:
     if root := os.environ.get("PYENV_ROOT"):
         return root
     try:
-        return subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["pyenv", "root"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return str(Path.home() / ".pyenv")
 
