@@ -72,3 +72,16 @@ def test_an_input_error_is_one_line_an_annotation_at_the_file_and_writes_nothing
     assert f"file={tmp_path / 'pyproject.toml'},line=3" in annotation
     for name in ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT"):
         assert Path(env[name]).read_text() == ""
+
+
+def test_a_committed_project_plugin_cache_is_refused_when_project_plugins_are(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `.pth` file in `<project>/.poetry/plugins` runs before any plugin could stop it."""
+    (project / ".poetry" / "plugins").mkdir(parents=True)
+    (project / ".poetry" / "plugins" / "evil.pth").write_text("import os\n")
+    base = ["--poetry-version", "2.5.1", "--working-directory", str(project), "--plan"]
+    assert main([*base, "--project-plugins", "false", "--format", "json"], {}) == 2
+    assert "delete it" in capsys.readouterr().err
+    assert main([*base, "--format", "json"], {}) == 0
+    assert "is left from a run without this setup" in capsys.readouterr().err

@@ -50,6 +50,7 @@ class PoetryPython:
 def plan(settings: Settings, environ: Mapping[str, str]) -> tuple[InstallSpec, str]:
     """What would be installed and under which key; installs nothing (the cache step needs it)."""
     project = read_project_plugins(settings.working_directory)
+    _check_stale_plugin_cache(settings)
     poetry_version = _poetry_version(settings, environ)
     project_requirements = _project_requirements(settings, project, poetry_version)
     poetry_python = _poetry_python(settings, environ)
@@ -64,6 +65,24 @@ def plan(settings: Settings, environ: Mapping[str, str]) -> tuple[InstallSpec, s
         plugin_wheel=plugin_wheel.version(),
     )
     return spec, install_key(spec)
+
+
+def _check_stale_plugin_cache(settings: Settings) -> None:
+    """`<project>/.poetry/plugins` goes on Poetry's sys.path before any plugin can move it, and
+    its `.pth` files run then: from an untrusted checkout that is code execution."""
+    stale = settings.working_directory / ".poetry" / "plugins"
+    if not stale.exists():
+        return
+    if not settings.project_plugins:
+        raise InputError(
+            f"{stale} exists and Poetry loads it before any plugin: delete it (it is never"
+            " committed); project-plugins: false cannot be honoured while it is there"
+        )
+    log.warning(
+        "%s is left from a run without this setup and Poetry still puts it on sys.path:"
+        " delete it once",
+        stale,
+    )
 
 
 def plan_exports(settings: Settings, environ: Mapping[str, str]) -> Exports:
