@@ -13,7 +13,7 @@ from setup_poetry_parallel.paths import install_paths, job_paths
     ("windows", "root", "bin_dir", "poetry", "shim"),
     [
         (False, PurePosixPath("/tc"), "bin", "poetry", "poetry"),
-        (True, PureWindowsPath("C:/tc"), "Scripts", "poetry.exe", "poetry.cmd"),
+        (True, PureWindowsPath("C:/tc"), "Scripts", "poetry.exe", "poetry.exe"),
     ],
 )
 def test_paths_per_platform(

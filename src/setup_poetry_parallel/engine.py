@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -230,7 +231,7 @@ def applicable(requirements: tuple[str, ...], markers: Mapping[str, str]) -> tup
 
     kept = []
     for text in requirements:
-        marker = Requirement(text).marker
+        marker = Requirement(text).marker if ";" in text else None  # parsing costs: skip most
         if marker is None or marker.evaluate({**markers, "extra": ""}):
             kept.append(text)
         else:
@@ -241,17 +242,24 @@ def applicable(requirements: tuple[str, ...], markers: Mapping[str, str]) -> tup
 def _prepare_job(job: JobPaths, poetry: Path, pythons: list[interpreters.Interpreter]) -> None:
     for directory in job.created_dirs():
         Path(directory).mkdir(parents=True, exist_ok=True)
-    _link(Path(job.poetry_shim), poetry)
+    _link(Path(job.poetry_shim), poetry, copy=job.windows)
+    if job.windows:
+        return  # tox and virtualenv find Pythons through the py launcher there, not PATH
     for found in pythons:
         _link(Path(job.pythons) / f"python{found.minor}", found.path)
 
 
-def _link(link: Path, target: Path) -> None:
-    """Atomically (re)point `link` at `target`; a `.cmd` shim where symlinks need privileges."""
+def _link(link: Path, target: Path, *, copy: bool = False) -> None:
+    """Atomically (re)point `link` at `target`.
+
+    `copy` for Windows, where symlinks need privileges and Git Bash runs only `.exe` files
+    by their bare name: a venv's `poetry.exe` launcher names its Python by absolute path, so
+    a copy of it works from anywhere.
+    """
     tmp = link.with_name(f".{link.name}.{os.getpid()}")
     tmp.unlink(missing_ok=True)
-    if link.suffix == ".cmd":
-        tmp.write_text(f'@"{target}" %*\r\n', encoding="utf-8")
+    if copy:
+        shutil.copy2(target, tmp)
     else:
         tmp.symlink_to(target)
     os.replace(tmp, link)

@@ -99,7 +99,7 @@ class JobPaths:
 
     @property
     def poetry_shim(self) -> PurePath:
-        return self.bin / ("poetry.cmd" if self.windows else "poetry")
+        return self.bin / ("poetry.exe" if self.windows else "poetry")
 
     def created_dirs(self) -> tuple[PurePath, ...]:
         """The dirs the engine creates. Not the plugin cache: Poetry takes an existing one

@@ -145,6 +145,8 @@ def _python_versions(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def _plugins(values: Sequence[str]) -> tuple[str, ...]:
+    if not values:
+        return ()
     from packaging.requirements import InvalidRequirement, Requirement
 
     for value in values:

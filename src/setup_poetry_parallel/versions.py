@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any, Final
 
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
@@ -121,26 +120,10 @@ def _file_version(filename: str, project: str) -> Version | None:
     return version if name == project else None
 
 
-class _Anchors(HTMLParser):
-    """PEP 503 page: each anchor's text is a file name; `data-yanked` marks a yanked file."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.files: list[dict[str, Any]] = []
-        self._yanked: bool | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._yanked = "data-yanked" in dict(attrs)
-
-    def handle_data(self, data: str) -> None:
-        if self._yanked is not None and data.strip():
-            self.files.append({"filename": data.strip(), "yanked": self._yanked})
-            self._yanked = None
-
-
 def releases_from_html(text: str, project: str = "poetry") -> list[Release]:
-    parser = _Anchors()
+    from setup_poetry_parallel.index_html import Anchors  # rare: most indexes answer JSON
+
+    parser = Anchors()
     parser.feed(text)
     return releases_from_json({"files": parser.files}, project)
 
