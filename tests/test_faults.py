@@ -130,9 +130,11 @@ def _poll_point(name: str, build_root: Path) -> Callable[[], bool]:
             )
             and any(Path(os.environ["UV_CACHE_DIR"]).glob("*"))
         )
-    # installing: poetry's files are landing, its executable is not there yet
+    # installing: poetry's files are landing, and uv has not finished: its executable is not
+    # there yet, or its modules are not compiled yet (uv compiles after linking the files)
     return lambda: any(
-        (sp / "poetry").is_dir() and not (b / "bin" / "poetry").exists()
+        (sp / "poetry").is_dir()
+        and not ((b / "bin" / "poetry").exists() and (sp / "poetry" / "__pycache__").is_dir())
         for b in builds()
         for sp in _site_packages(b)
     )
