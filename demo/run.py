@@ -1,10 +1,11 @@
 """The README's demo: a CI matrix on one shared project directory, run on this machine.
 
-Copies the demo project to a temporary git repository tagged v1.2.3, then runs one job per
-Python found (3.10-3.13), all at once, on that one directory and one install dir, as a
-self-hosted runner or a shared volume would: set up Poetry with the engine, `poetry install`,
-`poetry version` (poetry-dynamic-versioning stamps the tag), `poetry run python`. Nothing is
-written outside the temporary directory.
+Copies the demo project to a temporary git repository tagged v1.2.3. A prepare job sets up
+Poetry (building it) and stamps the version once; then one job per Python found (3.10-3.13)
+runs, all at once, on that one directory and one install dir, as a self-hosted runner or a
+shared volume would: set up Poetry with the engine (reusing the install), `poetry install`,
+`poetry version` (poetry-dynamic-versioning's tag), `poetry run python`. Nothing is written
+outside the temporary directory.
 """
 
 from __future__ import annotations
@@ -52,24 +53,39 @@ def available_pythons(env: dict[str, str]) -> list[str]:
     return found or [f"{sys.version_info.major}.{sys.version_info.minor}"]
 
 
-def job(minor: str, project: Path, root: Path, base: dict[str, str]) -> dict[str, str]:
-    started = time.monotonic()
-    setup = subprocess.run(
-        [sys.executable, "-m", "setup_poetry_parallel", "--poetry-version", "2.5.1",
-         "--python-version", minor, "--working-directory", str(project),
-         "--install-dir", str(root / "install"), "--state-dir", str(root / "state"),
-         "--job-id", f"py{minor}", "--format", "json"],
+def setup(
+    job_id: str, python: list[str], project: Path, root: Path, base: dict[str, str]
+) -> tuple[dict[str, str], bool]:
+    """The action's step: the engine, then its exports applied as later steps would see them."""
+    done = subprocess.run(
+        [sys.executable, "-m", "setup_poetry_parallel", "--poetry-version", "2.5.1", *python,
+         "--working-directory", str(project), "--install-dir", str(root / "install"),
+         "--state-dir", str(root / "state"), "--job-id", job_id, "--format", "json"],
         env=base, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if setup.returncode != 0:
-        raise RuntimeError(f"setup for {minor} failed:\n{setup.stderr}")
-    exported = json.loads(setup.stdout)
+    if done.returncode != 0:
+        raise RuntimeError(f"setup of {job_id} failed:\n{done.stderr}")
+    exported = json.loads(done.stdout)
     env = {**base, **exported["env"]}
     env["PATH"] = os.pathsep.join([*exported["path"], base["PATH"]])
+    return env, exported["outputs"]["reused"] == "true"
+
+
+def prepare(project: Path, root: Path, base: dict[str, str]) -> bool:
+    """poetry-dynamic-versioning rewrites pyproject.toml during every Poetry command; jobs sharing
+    the file would read each other's half-applied state. Stamp the version once, first."""
+    env, reused = setup("prepare", [], project, root, base)
+    sh("poetry", "dynamic-versioning", cwd=project, env=env)
+    return reused
+
+
+def job(minor: str, project: Path, root: Path, base: dict[str, str]) -> dict[str, str]:
+    started = time.monotonic()
+    env, reused = setup(f"py{minor}", ["--python-version", minor], project, root, base)
     sh("poetry", "install", cwd=project, env=env)
     return {
         "job": f"py{minor}",
-        "install": "reused" if exported["outputs"]["reused"] == "true" else "built",
+        "install": "reused" if reused else "built",
         "poetry": sh("poetry", "--version", cwd=project, env=env).split()[-1].rstrip(")"),
         "version": sh("poetry", "version", "--short", cwd=project, env=env),
         "python": sh("poetry", "run", "python", "-c", "import platform; print(platform.python_version())", cwd=project, env=env),
@@ -85,6 +101,7 @@ def main() -> int:
         base.setdefault("UV_CACHE_DIR", str(root / "uv-cache"))
         pythons = available_pythons(base)
         project = make_project(root)
+        built_by_prepare = not prepare(project, root, base)
         print(f"demo: {len(pythons)} jobs on one shared project {project}", flush=True)
         with ThreadPoolExecutor(len(pythons)) as pool:
             rows = list(pool.map(lambda m: job(m, project, root, base), pythons))
@@ -95,7 +112,7 @@ def main() -> int:
         leftover = (project / ".poetry").exists()
         print(f"shared project has a .poetry directory: {'yes (bad)' if leftover else 'no'}")
         ok = not leftover and all(r["version"] == "1.2.3" for r in rows)
-        ok = ok and [r["install"] for r in rows].count("built") == 1
+        ok = ok and built_by_prepare and all(r["install"] == "reused" for r in rows)
         print("demo: ok" if ok else "demo: FAILED")
         return 0 if ok else 1
 
