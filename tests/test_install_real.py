@@ -40,7 +40,12 @@ def test_engine_installs_poetry_and_the_project_plugins(
     bin_dir = Path(first.result["path"][0])
     assert sorted(p.name for p in bin_dir.iterdir()) == ["poetry"]
 
-    poetry(env, "install", cwd=project)
+    config = Path(env["POETRY_PROJECT_PLUGIN_CACHE"]) / "config.toml"
+    seeded = config.stat().st_mtime_ns, config.read_text()
+    installed = poetry(env, "install", cwd=project)
+    # Poetry found the cache the engine seeded fresh: it neither rebuilt nor rewrote it.
+    assert "plugin cache" not in installed
+    assert (config.stat().st_mtime_ns, config.read_text()) == seeded
     version = poetry(
         env, "run", "python", "-c", "import sys; print(sys.version_info[:2])", cwd=project
     )

@@ -152,3 +152,26 @@ def test_eight_setups_at_once_on_a_cold_install_dir(project: Path, tmp_path: Pat
     assert [b.name for b in builds.iterdir()] == [
         builds.joinpath(done[0].outputs["poetry-venv"]).name
     ]
+
+
+def test_one_job_many_poetry_processes_like_tox_p(
+    project: Path, shared_install_dir: Path, tmp_path: Path
+) -> None:
+    """`tox -p`: one job's Poetry runs `poetry install` into several envs at the same moment,
+    all with the job's one plugin cache. The engine seeded that cache, so no Poetry writes it."""
+    done = finish(start(argv(project, shared_install_dir, tmp_path / "state", "tox-job")))
+    assert done.returncode == 0, done.stderr
+    env = done.env()
+    lock_project(project, env)
+    config = Path(env["POETRY_PROJECT_PLUGIN_CACHE"]) / "config.toml"
+    seeded = config.stat().st_mtime_ns
+    envs = []
+    for minor in PYTHONS:
+        venv = tmp_path / f"tox-{minor}"
+        subprocess.run([python_path(minor), "-m", "venv", "--without-pip", venv], check=True)
+        envs.append({**env, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{env['PATH']}"})
+
+    outputs = run_jobs(project, envs, list(PYTHONS))
+
+    assert [counts(output) for output in outputs] == [(0, 0)] * 4, "\n".join(outputs)
+    assert config.stat().st_mtime_ns == seeded, "a Poetry process rewrote the plugin cache"

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from setup_poetry_parallel import install, interpreters, plugin_wheel, process, versions
+from setup_poetry_parallel import (
+    install,
+    interpreters,
+    plugin_cache,
+    plugin_wheel,
+    process,
+    versions,
+)
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.key import InstallSpec, install_key, merge_requirements
 from setup_poetry_parallel.paths import JobPaths, install_paths, job_paths
@@ -48,7 +55,14 @@ class PoetryPython:
     markers: dict[str, str]
 
 
-def plan(settings: Settings, environ: Mapping[str, str]) -> tuple[InstallSpec, str]:
+@dataclass(frozen=True)
+class Plan:
+    spec: InstallSpec
+    key: str
+    project: ProjectPlugins
+
+
+def plan(settings: Settings, environ: Mapping[str, str]) -> Plan:
     """What would be installed and under which key; installs nothing (the cache step needs it)."""
     project = read_project_plugins(settings.working_directory)
     _check_stale_plugin_cache(settings)
@@ -65,7 +79,7 @@ def plan(settings: Settings, environ: Mapping[str, str]) -> tuple[InstallSpec, s
         platform=f"{sys.platform}-{platform.machine()}",
         plugin_wheel=plugin_wheel.version(),
     )
-    return spec, install_key(spec)
+    return Plan(spec, install_key(spec), project)
 
 
 def _check_stale_plugin_cache(settings: Settings) -> None:
@@ -87,7 +101,7 @@ def _check_stale_plugin_cache(settings: Settings) -> None:
 
 
 def plan_exports(settings: Settings, environ: Mapping[str, str]) -> Exports:
-    _, key = plan(settings, environ)
+    key = plan(settings, environ).key
     root = install_paths(settings.install_dir, key).root
     return Exports(
         outputs={"cache-key": cache_key(key), "install-path": str(root)}, env={}, path=[]
@@ -96,7 +110,8 @@ def plan_exports(settings: Settings, environ: Mapping[str, str]) -> Exports:
 
 def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
     started = time.monotonic()
-    spec, key = plan(settings, environ)
+    planned = plan(settings, environ)
+    spec, key = planned.spec, planned.key
     poetry_version = spec.poetry_version
     pythons = [interpreters.find(v, environ) for v in settings.python_versions]
 
@@ -108,7 +123,7 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
             environ=environ,
         )
     except InputError as exc:
-        raise _point_at_plugin(exc, settings.working_directory) from None
+        raise _point_at_plugin(exc, planned.project) from None
     log.info(
         "Poetry %s %s at %s", poetry_version, "reused" if done.reused else "built", done.venv.root
     )
@@ -118,6 +133,9 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
     if not settings.project_plugins:
         # Read by our Poetry plugin: `poetry install` would otherwise install them itself.
         env[REFUSE_PROJECT_PLUGINS] = "1"
+    elif planned.project.table and (sys_version := done.manifest.get("python_sys_version")):
+        text = plugin_cache.config_text(planned.project.table, poetry_version, sys_version)
+        plugin_cache.seed(Path(job.plugin_cache), text)
     if settings.project_python and (settings.working_directory / "pyproject.toml").is_file():
         project_python = pythons[settings.python_versions.index(settings.project_python)]
         _use_python(job, project_python, settings.working_directory, {**environ, **env})
@@ -140,9 +158,8 @@ def run(settings: Settings, environ: Mapping[str, str]) -> Exports:
     return exports
 
 
-def _point_at_plugin(exc: InputError, working_directory: Path) -> InputError:
+def _point_at_plugin(exc: InputError, project: ProjectPlugins) -> InputError:
     """A plugin the index lacks or cannot satisfy: annotate its requires-plugins line."""
-    project = read_project_plugins(working_directory)
     message = exc.message.lower()
     for name in project.table:
         at = message.find(f"'{name.lower()}")

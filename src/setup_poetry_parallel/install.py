@@ -63,7 +63,8 @@ for dist in metadata.distributions():
     if modules:
         files.append(str(dist.locate_file(min(modules, key=lambda p: (len(p.parts), str(p))))))
     files.extend(str(dist.locate_file(p)) for p in own if p.name == "METADATA")
-print(json.dumps({"poetry": v.__version__, "entry_points": found, "files": sorted(set(files))}))
+print(json.dumps({"poetry": v.__version__, "entry_points": found, "files": sorted(set(files)),
+                  "sys_version": sys.version}))
 """
 
 
@@ -148,6 +149,8 @@ def _build(spec: InstallSpec, paths: InstallPaths, environ: Mapping[str, str]) -
             "requirements": list(spec.requirements),
             "entry_points": found["entry_points"],
             "files": found["files"],
+            # Poetry stamps its project plugin cache with this; engine.py seeds the job's cache.
+            "python_sys_version": found["sys_version"],
             "python": spec.python,
             "installer": spec.installer,
             "built_at": time.time(),

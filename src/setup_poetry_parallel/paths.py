@@ -103,7 +103,8 @@ class JobPaths:
 
     def created_dirs(self) -> tuple[PurePath, ...]:
         """The dirs the engine creates. Not the plugin cache: Poetry takes an existing one
-        without its config.toml for an outdated cache and "rebuilds" it; Poetry creates it."""
+        without its config.toml for an outdated cache and "rebuilds" it, so it is created
+        only with that file in it (plugin_cache.py), or by Poetry."""
         return (self.cache, self.config, self.data, self.virtualenvs, self.bin, self.pythons)
 
 
