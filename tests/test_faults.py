@@ -27,6 +27,7 @@ import pytest
 
 from setup_poetry_parallel import install, locking
 from setup_poetry_parallel.errors import InputError, SetupError
+from tests.engine_cli import argv
 from tests.projects import PLUGIN, make_project
 
 pytestmark = pytest.mark.real
@@ -35,26 +36,7 @@ KILL_POINTS_TRIED: list[str] = []
 
 
 def setup_argv(project: Path, install_dir: Path, state: Path, job: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "setup_poetry_parallel",
-        "--poetry-version",
-        "2.5.1",
-        "--working-directory",
-        str(project),
-        "--install-dir",
-        str(install_dir),
-        "--state-dir",
-        str(state),
-        "--job-id",
-        job,
-        "--format",
-        "json",
-        "--lock-timeout",
-        "60",
-        *extra,
-    ]
+    return argv(project, install_dir, state, job, "--lock-timeout", "60", *extra)
 
 
 def start(argv: list[str], **env: str) -> subprocess.Popen[str]:

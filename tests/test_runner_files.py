@@ -57,21 +57,12 @@ def _count(name: str) -> None:
 
 @contextlib.contextmanager
 def runner_files() -> Iterator[dict[str, Path]]:
-    """Real temporary runner files, set in os.environ as the runner would (per example)."""
+    """Real temporary runner files (per example: hypothesis does not reset pytest fixtures)."""
     with tempfile.TemporaryDirectory() as tmp:
         files = {name: Path(tmp, name) for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH")}
-        saved = {name: os.environ.get(name) for name in files}
-        for name, path in files.items():
+        for path in files.values():
             path.write_bytes(b"")
-            os.environ[name] = str(path)
-        try:
-            yield files
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        yield files
 
 
 def parse_records(data: bytes) -> dict[str, str]:
@@ -134,7 +125,8 @@ def publish(exports: Exports) -> dict[str, bytes] | None:
     """Publish for real; None when the engine refused (then the files must stay empty)."""
     with runner_files() as files:
         try:
-            runner.publish(exports, "github", os.environ)
+            environ = {**os.environ, **{name: str(path) for name, path in files.items()}}
+            runner.publish(exports, "github", environ)
         except SetupError:
             assert all(path.read_bytes() == b"" for path in files.values()), "partial write"
             return None
