@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import install, locking
+from setup_poetry_parallel import install, installer_errors, locking
 from setup_poetry_parallel.errors import InputError, SetupError
 from tests.engine_cli import argv
 from tests.projects import PLUGIN, make_project
@@ -496,6 +496,6 @@ def test_jobs_with_different_settings_each_get_what_they_asked_for(
 
 
 def test_unknown_errno_is_still_one_line() -> None:
-    error = install.disk_error(OSError(errno.EIO, "Input/output error"), Path("/x"))
+    error = installer_errors.disk_error(OSError(errno.EIO, "Input/output error"), Path("/x"))
     assert "Input/output error" in error.message
     assert not isinstance(error, InputError)

@@ -1,0 +1,149 @@
+"""uv's and pip's failure output, turned into one line that names the index, package or plugin.
+
+Bad input (a Poetry version or plugin the index lacks, a constraint nothing satisfies) becomes an
+InputError (exit 2); the index or the disk failing stays a SetupError (exit 1).
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from setup_poetry_parallel import versions
+from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.key import InstallSpec
+from setup_poetry_parallel.paths import VenvPaths
+
+
+def installer_error(
+    exc: SetupError, spec: InstallSpec, venv: VenvPaths, environ: Mapping[str, str]
+) -> SetupError:
+    """Turn uv's or pip's output into one line that names the index, package or plugin."""
+    text = exc.details
+    index = versions.index_url(environ)
+    install_dir = Path(venv.root).parent.parent.parent
+    for classify in (_disk_problem, _index_problem, _resolution_problem):
+        if found := classify(text, spec, index, install_dir):
+            return type(found)(found.message, details=text)
+    return exc
+
+
+def _disk_problem(text: str, spec: InstallSpec, index: str, install_dir: Path) -> SetupError | None:
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return disk_error(OSError(errno.ENOSPC, "No space left on device"), install_dir)
+    if "Read-only file system" in text:
+        return disk_error(OSError(errno.EROFS, "Read-only file system"), install_dir)
+    return None
+
+
+def _index_problem(
+    text: str, spec: InstallSpec, index: str, install_dir: Path
+) -> SetupError | None:
+    # uv: "Failed to fetch: <url>" then "cause:" lines down to the root cause.
+    if fetch := re.search(r"Failed to (?:fetch|download):? `?([^\s`]+)`?", text):
+        reason = _last_cause(text)
+        return SetupError(
+            f"could not download {_package_of(fetch.group(1))} from the index {index}"
+            f" ({reason}): check the index, or retry later"
+        )
+    if broken := re.search(r"The structure of `([^`]+)` \(v([^)]+)\) was invalid", text):
+        return SetupError(
+            f"the index {index} served a broken or cut-off file for {broken.group(1)}"
+            f" {broken.group(2)}: retry later, or check the index"
+        )
+    # pip: retries are logged as warnings, then it reports "no versions" for what it could not read.
+    pip_network = re.search(
+        r"(Connection refused|Read timed out|ConnectTimeoutError|NewConnectionError"
+        r"|HTTPError|status code 5\d\d|Max retries exceeded|IncompleteRead|hash.*do not match)",
+        text,
+        re.IGNORECASE,
+    )
+    if pip_network:
+        missing = re.search(r"No matching distribution found for (\S+)", text)
+        package = missing.group(1) if missing else "Poetry and its plugins"
+        return SetupError(
+            f"could not download {package} from the index {index}"
+            f" ({pip_network.group(1)}): check the index, or retry later"
+        )
+    return None
+
+
+def _resolution_problem(
+    text: str, spec: InstallSpec, index: str, install_dir: Path
+) -> SetupError | None:
+    if re.search(r"there is no version of poetry==", text, re.IGNORECASE):
+        return InputError(
+            f"poetry-version {spec.poetry_version} does not exist on the index {index}:"
+            " pin a released version"
+        )
+    missing = re.search(r"Because (\S+) was not found in the package registry", text) or re.search(
+        r"No matching distribution found for (\S+)[^\n]*\n?(?:.*from versions: none)?", text
+    )
+    plugin = _plugin_named(missing.group(1), spec) if missing else None
+    if missing and plugin and ("not found" in missing.group(0) or "from versions: none" in text):
+        return InputError(
+            f"plugin {plugin!r} is not on the index {index}: check its name in"
+            " [tool.poetry.requires-plugins] or the plugins input"
+        )
+    if "No solution found" in text or "ResolutionImpossible" in text or missing:
+        plugins = [r for r in spec.requirements if _mentions(text, r)] or list(spec.requirements)
+        return InputError(
+            f"no release satisfies {', '.join(repr(p) for p in plugins) or 'the plugins'} together"
+            f" with poetry=={spec.poetry_version} on {index} ({_last_cause(text)}): relax the"
+            " plugin constraint or pin another poetry-version"
+        )
+    return None
+
+
+def _last_cause(text: str) -> str:
+    causes = re.findall(r"^\s*(?:cause:|error:|ERROR:)\s*(.+)$", text, re.MULTILINE)
+    last = causes[-1] if causes else text.strip().splitlines()[-1] if text.strip() else "no output"
+    last = re.sub(r" for url \(.*\)$", "", last)
+    return last[:200]
+
+
+def _package_of(url: str) -> str:
+    parts = [p for p in url.split("/") if p]
+    if "simple" in parts and parts.index("simple") + 1 < len(parts):
+        return parts[parts.index("simple") + 1]
+    name = parts[-1] if parts else url
+    return re.split(r"-\d", name, maxsplit=1)[0]  # a file: its project name
+
+
+def _name(requirement: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return canonicalize_name(requirement)
+
+
+def _plugin_named(name: str, spec: InstallSpec) -> str | None:
+    wanted = _name(name.strip("'\"`"))
+    return next((r for r in spec.requirements if _name(r) == wanted), None)
+
+
+def _mentions(text: str, requirement: str) -> bool:
+    return (
+        re.search(rf"(?<![\w-]){re.escape(_name(requirement))}(?![\w-])", text.lower()) is not None
+    )
+
+
+def disk_error(exc: OSError, where: Path) -> SetupError:
+    """One line for an install dir that cannot be written: read-only, full, or not a dir."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return SetupError(
+            f"the install dir {where} is full ({reason}): free some space or point install-dir"
+            " at another disk"
+        )
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST):
+        return InputError(
+            f"the install dir {where} cannot be written ({reason}): point install-dir at a"
+            " writable directory"
+        )
+    return SetupError(f"the install dir {where} failed: {reason} ({exc.filename})")
