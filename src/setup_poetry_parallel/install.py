@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from setup_poetry_parallel import plugin_wheel, process, versions
+from setup_poetry_parallel import atomic, plugin_wheel, process, versions
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.installer_errors import disk_error, installer_error
 from setup_poetry_parallel.key import InstallSpec
@@ -344,12 +344,5 @@ def _read_trusted_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write beside the target, then rename over it: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
-    with contextlib.ExitStack() as stack:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
-        handle = stack.enter_context(os.fdopen(fd, "w", encoding="utf-8"))
-        json.dump(data, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Readers see the old file or the new one; fsynced: it publishes a build."""
+    atomic.replace(path, json.dumps(data, indent=2), fsync=True)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from setup_poetry_parallel import atomic
 from setup_poetry_parallel.errors import SetupError
 
 log = logging.getLogger(__name__)
@@ -182,15 +183,11 @@ def read_info(path: Path) -> dict[str, Any] | None:
 
 def write_new(path: Path, data: dict[str, Any]) -> None:
     """Create `path` (never an existing file, never through a link) holding `data` as JSON."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
+    atomic.create_new(path, json.dumps(data))
 
 
 def _write_holder(lock: Path) -> None:
-    tmp = lock.with_name(f".{lock.name}.holder.{secrets.token_hex(6)}")
-    write_new(tmp, _me())
-    os.replace(tmp, holder_file(lock))  # rename replaces a planted link, never follows it
+    atomic.replace(holder_file(lock), json.dumps(_me()))  # a planted link is replaced
 
 
 def _clear_holder(lock: Path) -> None:

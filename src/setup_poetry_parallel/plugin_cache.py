@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
+
+from setup_poetry_parallel import atomic
 
 
 def config_text(table: dict[str, Any], poetry_version: str, python_sys_version: str) -> str:
@@ -33,6 +33,4 @@ def seed(cache_dir: Path, text: str) -> None:
     except OSError:
         pass
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = config.with_name(f".config.toml.{os.getpid()}.{secrets.token_hex(3)}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, config)
+    atomic.replace(config, text)

@@ -12,13 +12,13 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from setup_poetry_parallel import atomic
 from setup_poetry_parallel.errors import InputError
 
 # Table keys whose conversion depends only on the text and poetry-core's version. Path, git and
@@ -136,20 +136,13 @@ def _read_cached(path: Path) -> list[str] | None:
 
 
 def _write_cached(path: Path, requirements: list[str]) -> None:
-    """Best effort: written beside the target and renamed over it; a read-only dir is no error.
+    """Best effort: a read-only dir is no error.
 
     Only into an existing parent (the install dir): `--plan` on a new host creates nothing.
     """
     with contextlib.suppress(OSError):
         path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            with os.fdopen(os.open(tmp, flags, 0o644), "w", encoding="utf-8") as handle:
-                json.dump(requirements, handle)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic.replace(path, json.dumps(requirements))
 
 
 def _bad_plugin(plugins: ProjectPlugins, name: str, why: str) -> InputError:

@@ -1,0 +1,39 @@
+"""Files that jobs read while another writes them, in directories other jobs share.
+
+A file is created new (O_EXCL: never an existing file, O_NOFOLLOW: never through a planted
+link) and, to replace another, written beside it under a fresh name and renamed over it:
+readers see the old file or the new one, and a link planted at the target is replaced, not
+followed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Final
+
+_NEW: Final = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def create_new(path: Path, text: str, *, fsync: bool = False) -> None:
+    with os.fdopen(os.open(path, _NEW, 0o644), "w", encoding="utf-8") as handle:
+        handle.write(text)
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def replace(path: Path, text: str, *, fsync: bool = False) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
+    try:
+        create_new(tmp, text, fsync=fsync)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; removed if anything failed
