@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from setup_poetry_parallel.plugins import read_project_plugins, to_requirements
 
@@ -38,6 +41,17 @@ def test_a_changed_table_is_a_new_entry(tmp_path: Path) -> None:
     assert convert(project(tmp_path / "p1", 'a = "^1"'), cache) == ["a (>=1,<2)"]
     assert convert(project(tmp_path / "p2", 'a = "^2"'), cache) == ["a (>=2,<3)"]
     assert len(list(cache.iterdir())) == 2
+
+
+@pytest.mark.skipif(os.name == "nt" or os.getuid() != 0, reason="needs chown (root)")
+def test_an_entry_written_by_another_user_is_not_trusted(tmp_path: Path) -> None:
+    root = project(tmp_path / "p", 'a = "^1"')
+    cache = tmp_path / "cache"
+    convert(root, cache)
+    [entry] = cache.iterdir()
+    entry.write_text(json.dumps(["planted"]))
+    os.chown(entry, 4242, 4242)
+    assert convert(root, cache) == ["a (>=1,<2)"]
 
 
 def test_damaged_entries_are_converted_again(tmp_path: Path) -> None:

@@ -123,10 +123,13 @@ def _cache_file(table: dict[str, Any], cache_dir: Path | None) -> Path | None:
 
 
 def _read_cached(path: Path) -> list[str] | None:
-    """The cached conversion, or None when absent or not a list of strings (then convert)."""
+    """The cached conversion, or None (then convert) when absent, not a list of strings, or
+    written by another user: in a shared install dir that user would choose what is installed."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, encoding="utf-8") as handle:
+            if os.name != "nt" and os.fstat(handle.fileno()).st_uid not in (os.getuid(), 0):
+                return None
             data = json.load(handle)
     except (OSError, ValueError):
         return None
