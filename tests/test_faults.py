@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import install, installer_errors, locking
+from setup_poetry_parallel import cleanup, installer_errors, locking
 from setup_poetry_parallel.errors import InputError, SetupError
 from tests.engine_cli import argv
 from tests.projects import PLUGIN, make_project
@@ -202,7 +202,7 @@ def test_damaged_installs_are_detected_and_replaced_by_new_builds(
         seen.add(venv)
         assert poetry_version(result, project) == "Poetry (version 2.5.1)", what
         if old.exists() and what != "current.json is garbage":
-            assert (old / install.SUPERSEDED).is_file(), f"{what}: old build not marked"
+            assert (old / cleanup.SUPERSEDED).is_file(), f"{what}: old build not marked"
     again = finish(start(setup_argv(project, install_dir, state, "healthy")))
     assert outputs(again)["reused"] == "true"
 
@@ -249,8 +249,8 @@ def test_old_builds_are_collected_after_their_grace_period(project: Path, tmp_pa
     (old / "bin" / "poetry").unlink()
     second = finish(start(setup_argv(project, install_dir, state, "b")))
     assert old.exists(), "a superseded build must survive its grace period (jobs may use it)"
-    expired = time.time() - install.GC_AFTER - 60
-    os.utime(old / install.SUPERSEDED, (expired, expired))
+    expired = time.time() - cleanup.GC_AFTER - 60
+    os.utime(old / cleanup.SUPERSEDED, (expired, expired))
     (Path(outputs(second)["poetry-venv"]) / "bin" / "poetry").unlink()
     third = finish(start(setup_argv(project, install_dir, state, "c")))
     assert not old.exists(), "an expired superseded build was kept"

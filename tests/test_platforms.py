@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from setup_poetry_parallel import interpreters
-from setup_poetry_parallel.engine import _link
+from setup_poetry_parallel.settings import read_host
+from setup_poetry_parallel.job import _link
 from setup_poetry_parallel.paths import install_paths, job_paths
 
 # How each runner image lays out actions/setup-python's tool cache (`<tool cache>/Python/...`).
@@ -61,7 +62,7 @@ def test_the_runner_tool_cache_python_is_a_candidate(platform: str, tmp_path: Pa
         "RUNNER_TOOL_CACHE": str(tool_cache),
         "HOME": str(tmp_path),
     }
-    commands = list(interpreters.candidates("3.12", environ, windows=platform == "windows"))
+    commands = list(interpreters.candidates("3.12", read_host(environ), windows=platform == "windows"))
     assert [str(python)] in commands
     assert not any("3.11.9" in part for command in commands for part in command)
 
@@ -70,7 +71,7 @@ def test_the_runner_tool_cache_python_is_a_candidate(platform: str, tmp_path: Pa
 def test_the_py_launcher_only_on_windows(platform: str, tmp_path: Path) -> None:
     launcher = executable(tmp_path / "bin" / "py")
     environ = {"PATH": str(launcher.parent), "HOME": str(tmp_path)}
-    commands = list(interpreters.candidates("3.12", environ, windows=platform == "windows"))
+    commands = list(interpreters.candidates("3.12", read_host(environ), windows=platform == "windows"))
     assert ([str(launcher), "-3.12"] in commands) == (platform == "windows")
 
 
@@ -79,7 +80,7 @@ def test_pyenv_pythons_are_candidates(platform: str, tmp_path: Path) -> None:
     python = executable(tmp_path / "pyenv" / "versions" / "3.12.1" / "bin" / "python")
     environ = {"PATH": "", "PYENV_ROOT": str(tmp_path / "pyenv"), "HOME": str(tmp_path)}
     assert [str(python)] in list(
-        interpreters.candidates("3.12", environ, windows=platform == "windows")
+        interpreters.candidates("3.12", read_host(environ), windows=platform == "windows")
     )
 
 
@@ -92,7 +93,7 @@ def test_path_pythons_come_first(tmp_path: Path) -> None:
         "RUNNER_TOOL_CACHE": str(tmp_path / "toolcache"),
         "HOME": str(tmp_path),
     }
-    assert next(interpreters.candidates("3.12", environ, windows=False)) == [str(on_path)]
+    assert next(interpreters.candidates("3.12", read_host(environ), windows=False)) == [str(on_path)]
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -11,6 +11,7 @@ import pytest
 
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.runner import Exports, publish, render, validate
+from setup_poetry_parallel.settings import read_runner
 
 TRICKY = 'it\'s $HOME `id` "q" \\ x\nsecond line'
 EXPORTS = Exports(
@@ -22,7 +23,7 @@ EXPORTS = Exports(
 
 def test_sh_format_survives_eval_in_a_real_shell() -> None:
     script = (
-        render(EXPORTS, "sh", {}) + '\nprintf "%s\\0%s\\0%s" "$POETRY_CACHE_DIR" "$TRICKY" "$PATH"'
+        render(EXPORTS, "sh", "") + '\nprintf "%s\\0%s\\0%s" "$POETRY_CACHE_DIR" "$TRICKY" "$PATH"'
     )
     out = subprocess.run(
         ["sh", "-c", script],
@@ -38,7 +39,7 @@ def test_sh_format_survives_eval_in_a_real_shell() -> None:
 
 
 def test_dotenv_format_parses_back() -> None:
-    text = render(EXPORTS, "dotenv", {"PATH": "/usr/bin"})
+    text = render(EXPORTS, "dotenv", "/usr/bin")
     parsed = {}
     for line in text.splitlines():
         name, _, quoted = line.partition("=")
@@ -48,7 +49,7 @@ def test_dotenv_format_parses_back() -> None:
 
 
 def test_json_format_has_every_part() -> None:
-    document = json.loads(render(EXPORTS, "json", {}))
+    document = json.loads(render(EXPORTS, "json", ""))
     assert document == {"outputs": EXPORTS.outputs, "env": EXPORTS.env, "path": EXPORTS.path}
 
 
@@ -66,7 +67,7 @@ def test_github_format_writes_records_the_runner_reads_back(
     from github_action_utils import get_workflow_environment_variables
 
     files = runner_files(tmp_path, monkeypatch)
-    publish(EXPORTS, "github", os.environ)
+    publish(EXPORTS, "github", read_runner(os.environ), "")
     assert get_workflow_environment_variables() == EXPORTS.env
     monkeypatch.setenv("GITHUB_ENV", str(files["GITHUB_OUTPUT"]))  # same record format
     assert get_workflow_environment_variables() == EXPORTS.outputs
@@ -94,5 +95,5 @@ def test_refused_records_leave_the_files_untouched(
     with pytest.raises(SetupError):
         validate(good_then_bad)
     with pytest.raises(SetupError):
-        publish(good_then_bad, "github", os.environ)
+        publish(good_then_bad, "github", read_runner(os.environ), "")
     assert all(path.read_text() == "" for path in files.values())

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from setup_poetry_parallel import runner
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.runner import Exports
+from setup_poetry_parallel.settings import read_runner
 
 EXAMPLES = 300
 GENERATED: dict[str, int] = {}  # test name -> values generated, printed at the end
@@ -126,7 +127,7 @@ def publish(exports: Exports) -> dict[str, bytes] | None:
     with runner_files() as files:
         try:
             environ = {**os.environ, **{name: str(path) for name, path in files.items()}}
-            runner.publish(exports, "github", environ)
+            runner.publish(exports, "github", read_runner(environ), "")
         except SetupError:
             assert all(path.read_bytes() == b"" for path in files.values()), "partial write"
             return None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import install, locking
+from setup_poetry_parallel import install, locking, trust
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.paths import install_paths
 from tests.projects import make_project
@@ -94,10 +94,10 @@ def test_an_install_dir_of_another_user_is_refused(tmp_path: Path) -> None:
     Path(paths.root).mkdir(parents=True)
     os.chown(paths.root, 12345, 12345)
     with pytest.raises(SetupError, match="belongs to uid 12345"):
-        install._make_dirs(paths)
+        install.make_dirs(paths)
     Path(paths.current).write_text(json.dumps({"build": "20990101T000000-1-abcdef"}))
     os.chown(paths.current, 12345, 12345)
-    assert install._read_trusted_json(Path(paths.current)) is None
+    assert trust.read_json(Path(paths.current)) is None
 
 
 def test_a_world_writable_install_key_dir_is_refused(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_a_world_writable_install_key_dir_is_refused(tmp_path: Path) -> None:
     Path(paths.root).mkdir(parents=True)
     os.chmod(paths.root, 0o777)
     with pytest.raises(SetupError, match="writable by everyone"):
-        install._make_dirs(paths)
+        install.make_dirs(paths)
 
 
 def _poetry_install(env: dict[str, str], project: Path) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,8 @@ import pytest
 from packaging.version import Version
 
 from setup_poetry_parallel.errors import InputError
-from setup_poetry_parallel.versions import Release, choose, index_url, releases_from_json
+from setup_poetry_parallel.settings import read_index
+from setup_poetry_parallel.versions import Release, choose, releases_from_json
 
 PAGE = {
     "files": [
@@ -47,6 +48,6 @@ def test_choose_refuses(spec: str, says: str) -> None:
 
 
 def test_index_follows_uv_then_pip() -> None:
-    assert index_url({}) == "https://pypi.org/simple"
-    assert index_url({"PIP_INDEX_URL": "http://pip/simple/"}) == "http://pip/simple"
-    assert index_url({"PIP_INDEX_URL": "http://pip", "UV_INDEX_URL": "http://uv"}) == "http://uv"
+    assert read_index({}).url == "https://pypi.org/simple"
+    assert read_index({"PIP_INDEX_URL": "http://pip/simple/"}).url == "http://pip/simple"
+    assert read_index({"PIP_INDEX_URL": "http://pip", "UV_INDEX_URL": "http://uv"}).url == "http://uv"

@@ -3,3 +3,6 @@
 from __future__ import annotations
 
 __version__ = "1.0.0"
+
+# Where the error handler sends bug reports.
+ISSUES = "https://github.com/setup-poetry-parallel/setup-poetry-parallel/issues"

@@ -1,17 +1,22 @@
-"""`setup-poetry-parallel`: flags in, exports out; the one place errors become exit codes."""
+"""`setup-poetry-parallel`: flags in, exports out; error_handler.py turns failures into exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 
 from setup_poetry_parallel import __version__
-from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.settings import FORMATS, RawInputs, inputs_from_env, validate
+from setup_poetry_parallel.error_handler import guarded
+from setup_poetry_parallel.settings import (
+    FORMATS,
+    RawInputs,
+    current_environment,
+    inputs_from_env,
+    read_runner,
+    validate,
+)
 
 log = logging.getLogger("setup_poetry_parallel")
 
@@ -90,38 +95,26 @@ def raw_inputs(args: argparse.Namespace, environ: Mapping[str, str]) -> RawInput
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    environ = os.environ if environ is None else environ
+    """Flags (or the action's inputs) in, exports out; returns the exit code."""
+    environ = current_environment() if environ is None else environ
     args = parser().parse_args(argv)
-    on_runner = environ.get("GITHUB_ACTIONS") == "true"
-    debug = args.verbose or environ.get("RUNNER_DEBUG") == "1"
-    _configure_logging(debug)
-    try:
-        settings = validate(raw_inputs(args, environ), environ)
-        from setup_poetry_parallel import engine, runner
+    runner = read_runner(environ)
+    _configure_logging(args.verbose or runner.debug)
 
+    def setup() -> None:
+        settings = validate(raw_inputs(args, environ), environ)
+        from setup_poetry_parallel import engine
+        from setup_poetry_parallel import runner as runner_io
+
+        runner_io.check_files(settings.runner, settings.output_format)
         annotate = settings.output_format == "github"
         if annotate:
             log.handlers.append(_AnnotateWarnings())
-        with runner.group("setup-poetry-parallel", enabled=annotate):
-            exports = (engine.plan_exports if args.plan else engine.run)(settings, environ)
-        runner.publish(exports, settings.output_format, environ)
-    except SetupError as exc:
-        if exc.details:
-            # Indented: the one line that starts with "error: " is the message below, even
-            # when the details are a tool's output with "error:" lines of its own.
-            print(textwrap.indent(exc.details, "  | ", lambda _: True), file=sys.stderr)
-        print(f"error: {exc.message}", file=sys.stderr, flush=True)
-        if on_runner:
-            from setup_poetry_parallel import runner
+        with runner_io.group("setup-poetry-parallel", enabled=annotate):
+            exports = (engine.plan_only if args.plan else engine.run)(settings)
+        runner_io.publish(exports, settings.output_format, settings.runner, settings.host.path)
 
-            runner.annotate_error(
-                exc.message, file=str(exc.file) if exc.file else None, line=exc.line
-            )
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return guarded(setup, runner)
 
 
 def main_exit() -> None:

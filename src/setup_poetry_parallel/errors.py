@@ -1,4 +1,9 @@
-"""The one error type the engine raises on purpose; cli.py turns it into an exit code."""
+"""The error types the engine raises on purpose; error_handler.py turns them into exit codes.
+
+An error carries what it is about as typed fields, set where that fact is known: the input
+the user gave (`input`), the plugin requirement (`plugin`), the file and line to annotate.
+Nothing downstream parses a message to find them again.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,16 @@ class SetupError(Exception):
         message: str,
         *,
         details: str = "",
+        input: str | None = None,  # the action's input name, e.g. "install-dir"
+        plugin: str | None = None,
         file: Path | None = None,
         line: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.input = input
+        self.plugin = plugin
         self.file = file
         self.line = line
 
@@ -32,6 +41,6 @@ class SetupError(Exception):
 
 
 class InputError(SetupError):
-    """Bad input: exit code 2, raised before anything is installed or exported."""
+    """Bad input: exit code 2, raised before anything is exported."""
 
     exit_code = 2

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import errno
 import re
-from collections.abc import Mapping
 from pathlib import Path
 
-from setup_poetry_parallel import versions
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.key import InstallSpec
+from setup_poetry_parallel.path_errors import path_error
 from setup_poetry_parallel.paths import VenvPaths
 
 
-def installer_error(
-    exc: SetupError, spec: InstallSpec, venv: VenvPaths, environ: Mapping[str, str]
-) -> SetupError:
+def installer_error(exc: SetupError, spec: InstallSpec, venv: VenvPaths, index: str) -> SetupError:
     """Turn uv's or pip's output into one line that names the index, package or plugin."""
     text = exc.details
-    index = versions.index_url(environ)
     install_dir = Path(venv.root).parent.parent.parent
-    for classify in (_disk_problem, _index_problem, _resolution_problem):
+    for classify in (_disk_problem, _python_problem, _index_problem, _resolution_problem):
         if found := classify(text, spec, index, install_dir):
-            return type(found)(found.message, details=text)
+            found.details = text
+            return found
     return exc
 
 
@@ -36,6 +33,25 @@ def _disk_problem(text: str, spec: InstallSpec, index: str, install_dir: Path) -
     if "Read-only file system" in text:
         return disk_error(OSError(errno.EROFS, "Read-only file system"), install_dir)
     return None
+
+
+def _python_problem(
+    text: str, spec: InstallSpec, index: str, install_dir: Path
+) -> SetupError | None:
+    """Poetry (or a plugin) needs a newer Python than the one that would run it."""
+    uv = re.search(
+        r"the current Python version \(([\d.]+)\) does not satisfy Python\s*([^\s,]+)", text
+    )
+    pip = "Requires-Python" in text and "No matching distribution found for poetry==" in text
+    if not (uv or pip):
+        return None
+    needs = uv.group(2).rstrip(".") if uv else ""
+    return InputError(
+        f"poetry-python {spec.python_version} ({spec.python}) is too old for"
+        f" poetry=={spec.poetry_version}{f' (it needs Python {needs})' if needs else ''}:"
+        " set poetry-python to a newer interpreter, or leave it empty",
+        input="poetry-python",
+    )
 
 
 def _index_problem(
@@ -85,14 +101,16 @@ def _resolution_problem(
     if missing and plugin and ("not found" in missing.group(0) or "from versions: none" in text):
         return InputError(
             f"plugin {plugin!r} is not on the index {index}: check its name in"
-            " [tool.poetry.requires-plugins] or the plugins input"
+            " [tool.poetry.requires-plugins] or the plugins input",
+            plugin=plugin,
         )
     if "No solution found" in text or "ResolutionImpossible" in text or missing:
         plugins = [r for r in spec.requirements if _mentions(text, r)] or list(spec.requirements)
         return InputError(
             f"no release satisfies {', '.join(repr(p) for p in plugins) or 'the plugins'} together"
             f" with poetry=={spec.poetry_version} on {index} ({_last_cause(text)}): relax the"
-            " plugin constraint or pin another poetry-version"
+            " plugin constraint or pin another poetry-version",
+            plugin=plugins[0] if len(plugins) == 1 else None,
         )
     return None
 
@@ -133,17 +151,6 @@ def _mentions(text: str, requirement: str) -> bool:
     )
 
 
-def disk_error(exc: OSError, where: Path) -> SetupError:
-    """One line for an install dir that cannot be written: read-only, full, or not a dir."""
-    reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return SetupError(
-            f"the install dir {where} is full ({reason}): free some space or point install-dir"
-            " at another disk"
-        )
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST):
-        return InputError(
-            f"the install dir {where} cannot be written ({reason}): point install-dir at a"
-            " writable directory"
-        )
-    return SetupError(f"the install dir {where} failed: {reason} ({exc.filename})")
+def disk_error(exc: OSError, install_dir: Path) -> SetupError:
+    """The installer's disk failures are about the install dir."""
+    return path_error(exc, "install-dir", install_dir)

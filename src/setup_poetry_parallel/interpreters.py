@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from setup_poetry_parallel.errors import InputError
+from setup_poetry_parallel.settings import Host
 
 # Prints the interpreter and its PEP 508 marker environment (as packaging computes it), so that
 # plugin markers are evaluated for the Python that runs Poetry. Runs on any Python 3.
@@ -54,37 +55,34 @@ def matches(requested: str, version: str) -> bool:
 
 
 def candidates(
-    requested: str, environ: Mapping[str, str], *, windows: bool = os.name == "nt"
+    requested: str, host: Host, *, windows: bool = os.name == "nt"
 ) -> Iterator[list[str]]:
-    """Commands that may start the requested Python, best first. Pure but for PATH look-ups."""
+    """Commands that may start the requested Python, best first. Pure but for look-ups."""
     minor = ".".join(requested.split(".")[:2])
-    path = environ.get("PATH", "")
     for name in (f"python{minor}", "python3", "python"):
-        if found := shutil.which(name, path=path):
+        if found := shutil.which(name, path=host.path):
             yield [found]
     exe = "python.exe" if windows else "python"
     arch_dirs = ("x64", "arm64", "x86") if windows else ("x64", "arm64")
-    if tool_cache := environ.get("RUNNER_TOOL_CACHE"):
-        for version_dir in sorted(Path(tool_cache, "Python").glob(f"{minor}*"), reverse=True):
+    if host.tool_cache:
+        for version_dir in sorted(Path(host.tool_cache, "Python").glob(f"{minor}*"), reverse=True):
             for arch in arch_dirs:
                 home = version_dir / arch
                 yield [str(home / exe if windows else home / "bin" / exe)]
-    pyenv_root = environ.get("PYENV_ROOT") or str(
-        Path(environ.get("HOME", "~")).expanduser() / ".pyenv"
-    )
-    for version_dir in sorted(Path(pyenv_root, "versions").glob(f"{minor}*"), reverse=True):
+    for version_dir in sorted(Path(host.pyenv_root, "versions").glob(f"{minor}*"), reverse=True):
         yield [str(version_dir / "bin" / "python")]
-    if windows and (launcher := shutil.which("py", path=path)):
+    if windows and (launcher := shutil.which("py", path=host.path)):
         yield [launcher, f"-{minor}"]
 
 
-def probe(command: list[str], environ: Mapping[str, str]) -> Interpreter | None:
+def probe(command: list[str], env: Mapping[str, str]) -> Interpreter | None:
+    """Ask `command` what it is; None when it is not a working Python. `env` is handed on."""
     if not os.path.exists(command[0]):
         return None
     try:
         done = subprocess.run(
             [*command, "-c", PROBE],
-            env=dict(environ),
+            env=dict(env),
             capture_output=True,
             text=True,
             timeout=30,
@@ -96,26 +94,30 @@ def probe(command: list[str], environ: Mapping[str, str]) -> Interpreter | None:
     return Interpreter(Path(executable), version, markers) if done.returncode == 0 else None
 
 
-def find(requested: str, environ: Mapping[str, str]) -> Interpreter:
-    for command in candidates(requested, environ):
-        found = probe(command, environ)
+def find(
+    requested: str, host: Host, env: Mapping[str, str], *, input_name: str = "python-version"
+) -> Interpreter:
+    """The interpreter for `requested`; the error names the input that asked for it."""
+    for command in candidates(requested, host):
+        found = probe(command, env)
         if found and matches(requested, found.version):
             return found
-    if found := _uv_find(requested, environ):
+    if found := _uv_find(requested, env):
         return found
     raise InputError(
-        f"python-version {requested}: no such interpreter on this machine; install it first,"
-        " e.g. with actions/setup-python"
+        f"{input_name} {requested}: no such interpreter on this machine; install it first,"
+        " e.g. with actions/setup-python",
+        input=input_name,
     )
 
 
-def _uv_find(requested: str, environ: Mapping[str, str]) -> Interpreter | None:
+def _uv_find(requested: str, env: Mapping[str, str]) -> Interpreter | None:
     from uv import find_uv_bin
 
     try:
         done = subprocess.run(
             [find_uv_bin(), "python", "find", "--python-preference", "only-system", requested],
-            env={**environ, "UV_PYTHON_DOWNLOADS": "never"},
+            env={**env, "UV_PYTHON_DOWNLOADS": "never"},
             capture_output=True,
             text=True,
             timeout=60,
@@ -125,5 +127,5 @@ def _uv_find(requested: str, environ: Mapping[str, str]) -> Interpreter | None:
         return None
     if done.returncode != 0 or not done.stdout.strip():
         return None
-    found = probe([done.stdout.strip()], environ)
+    found = probe([done.stdout.strip()], env)
     return found if found and matches(requested, found.version) else None

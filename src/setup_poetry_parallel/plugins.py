@@ -13,7 +13,6 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -28,6 +27,9 @@ _PURE_KEYS: Final = frozenset(
 )
 
 
+_PROJECT_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 @dataclass(frozen=True)
 class ProjectPlugins:
     pyproject: Path | None
@@ -35,6 +37,17 @@ class ProjectPlugins:
 
     def line_of(self, name: str) -> int | None:
         return _line_of(self.pyproject, name) if self.pyproject else None
+
+    def name_of(self, requirement: str) -> str | None:
+        """The table key a converted requirement came from (its project name, canonical)."""
+        found = _PROJECT_NAME.match(requirement)
+        wanted = canonical(found.group(0)) if found else None
+        return next((key for key in self.table if canonical(key) == wanted), None)
+
+
+def canonical(name: str) -> str:
+    """PEP 503 normalisation, without importing packaging."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def read_project_plugins(working_directory: Path) -> ProjectPlugins:
@@ -153,12 +166,9 @@ def _bad_plugin(plugins: ProjectPlugins, name: str, why: str) -> InputError:
         f"[tool.poetry.requires-plugins] {name}: {why}; use a Poetry constraint such as"
         ' ">=1.0,<2.0" or a table with version/extras/markers',
         file=plugins.pyproject,
+        plugin=name,
         line=plugins.line_of(name),
     )
-
-
-def describe(requirements: Sequence[str]) -> str:
-    return ", ".join(requirements) if requirements else "none"
 
 
 def _decode_error_line(message: str) -> int | None:

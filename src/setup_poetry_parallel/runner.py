@@ -12,11 +12,14 @@ import json
 import os
 import re
 import shlex
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
-from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.settings import OutputFormat
+from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.path_errors import preparing
+from setup_poetry_parallel.settings import RUNNER_FILES, OutputFormat, Runner
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -43,7 +46,7 @@ def validate(exports: Exports) -> None:
             raise SetupError(f"refusing PATH entry {entry!r}: it holds a line break or separator")
 
 
-def render(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> str:
+def render(exports: Exports, fmt: OutputFormat, path: str) -> str:
     """The text printed on stdout for the plain-CLI formats (pure)."""
     if fmt == "json":
         return json.dumps(
@@ -51,7 +54,7 @@ def render(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> s
         )
     if fmt == "dotenv":
         lines = [f"{name}={_dotenv_quote(value)}" for name, value in exports.env.items()]
-        full_path = os.pathsep.join([*exports.path, environ.get("PATH", "")])
+        full_path = os.pathsep.join([*exports.path, path])
         return "\n".join([*lines, f"PATH={_dotenv_quote(full_path)}"])
     lines = [f"export {name}={shlex.quote(value)}" for name, value in exports.env.items()]
     if exports.path:
@@ -67,37 +70,72 @@ def _dotenv_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
-RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+def check_files(runner: Runner, fmt: OutputFormat) -> None:
+    """Before anything else runs: every runner file the setup will write can be appended to.
+
+    The error names the runner's variable: a setup that fails at the end must not have
+    built Poetry for nothing, and one that fails must write nothing.
+    """
+    if fmt != "github":
+        return
+    missing = [name for name in RUNNER_FILES[:3] if name not in runner.files]
+    if missing:
+        raise InputError(
+            f"--format github needs {', '.join(missing)}: use another --format here",
+            input="format",
+        )
+    for name, path in runner.files.items():
+        with preparing(name, PurePath(path), expects="file"), open(path, "ab"):
+            pass
 
 
-def publish(exports: Exports, fmt: OutputFormat, environ: Mapping[str, str]) -> None:
-    """Write the exports where later steps find them. Validates everything first."""
+def publish(exports: Exports, fmt: OutputFormat, runner: Runner, path: str) -> None:
+    """Write the exports where later steps find them. Validates everything first.
+
+    On a runner every record is staged first (github-action-utils writes them, with its
+    random heredoc delimiters), then each runner file is opened and appended to: a refused
+    value or an unwritable file leaves every runner file as it was.
+    """
     validate(exports)
     if fmt != "github":
-        print(render(exports, fmt, environ), flush=True)
+        print(render(exports, fmt, path), flush=True)
         return
+    with tempfile.TemporaryDirectory(prefix="spp-runner-") as scratch:
+        staged = {name: os.path.join(scratch, name) for name in runner.files}
+        _stage(exports, staged)
+        with contextlib.ExitStack() as stack:
+            targets = []
+            for name, staged_path in staged.items():
+                if os.path.exists(staged_path):
+                    with preparing(name, PurePath(runner.files[name]), expects="file"):
+                        targets.append(
+                            (stack.enter_context(open(runner.files[name], "ab")), staged_path)
+                        )
+            for handle, staged_path in targets:
+                with open(staged_path, "rb") as records:
+                    handle.write(records.read())
+
+
+def _stage(exports: Exports, staged: dict[str, str]) -> None:
     import github_action_utils as gha
 
-    missing = [name for name in RUNNER_FILES[:3] if not environ.get(name)]
-    if missing:
-        raise SetupError(f"--format github needs {', '.join(missing)}: use another --format here")
-    with _runner_files(environ):
+    with _runner_files(staged):
         for name, value in exports.env.items():
             gha.set_env(name, value)
         for entry in reversed(exports.path):  # each add prepends: reversed keeps our order
             gha.add_system_path(entry, strict=True)
         for name, value in exports.outputs.items():
             gha.set_output(name, value)
-        if exports.summary and environ.get("GITHUB_STEP_SUMMARY"):
+        if exports.summary and "GITHUB_STEP_SUMMARY" in staged:
             gha.append_job_summary(exports.summary)
 
 
 @contextlib.contextmanager
-def _runner_files(environ: Mapping[str, str]) -> Iterator[None]:
-    """github-action-utils finds the runner's files in os.environ; the engine is handed its
-    environment instead (tests pass plain dicts), so lend it those paths for the write."""
+def _runner_files(files: Mapping[str, str]) -> Iterator[None]:
+    """github-action-utils finds the runner's files in os.environ; lend it the staging files
+    for the write (written, never read: settings.py reads the environment)."""
     saved = {name: os.environ.get(name) for name in RUNNER_FILES}
-    os.environ.update({name: environ[name] for name in RUNNER_FILES if environ.get(name)})
+    os.environ.update(files)
     try:
         yield
     finally:

@@ -2,7 +2,9 @@
 
 Inputs come from CLI flags, or, in the composite action, from `INPUT_*` variables that
 action.yml maps in `env:` (composite actions get no `INPUT_*` variables by themselves).
-Nothing downstream reads `os.environ`: it gets this object and an explicit environment.
+This is the only module that reads the environment (tests/test_structure.py checks it): the
+index and its timeouts, where interpreters live, the runner's files, all land here. Below it,
+code gets this object; `Settings.env` is only handed on to the programs the engine starts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import socket
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
@@ -23,6 +25,11 @@ Installer = Literal["uv", "pip"]
 OutputFormat = Literal["github", "sh", "dotenv", "json"]
 
 FORMATS: Final = ("github", "sh", "dotenv", "json")
+RUNNER_FILES: Final = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+DEFAULT_INDEX: Final = "https://pypi.org/simple"
+INDEX_VARIABLES: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")  # uv's order
+HTTP_TIMEOUT: Final = 30.0  # uv's default UV_HTTP_TIMEOUT
+HTTP_RETRIES: Final = 3  # uv's default UV_HTTP_RETRIES
 INSTALLERS: Final = ("auto", "uv", "pip")
 DEFAULT_LOCK_TIMEOUT: Final = 900.0
 TRUE_WORDS: Final = ("true", "True", "TRUE")
@@ -53,6 +60,44 @@ class RawInputs:
 
 
 @dataclass(frozen=True)
+class Index:
+    """The package index every request of the setup goes to, and how patiently."""
+
+    url: str
+    timeout: float
+    retries: int
+    # Added to the installer's environment so that uv and pip read the same index and limits.
+    uv_env: Mapping[str, str] = field(default_factory=dict)
+    pip_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where interpreters are looked up (interpreters.py)."""
+
+    path: str  # PATH
+    tool_cache: Path | None  # RUNNER_TOOL_CACHE
+    pyenv_root: Path
+
+
+@dataclass(frozen=True)
+class Runner:
+    """The GitHub Actions runner, when the engine runs on one."""
+
+    active: bool  # GITHUB_ACTIONS=true
+    debug: bool  # RUNNER_DEBUG=1
+    files: Mapping[str, str] = field(default_factory=dict)  # GITHUB_ENV, ... that are set
+
+
+@dataclass(frozen=True)
+class Pause:
+    """TEST-ONLY (SPP_TEST_PAUSE_AT/_DIR): the build stops at `point`; see install.py."""
+
+    point: str
+    directory: Path
+
+
+@dataclass(frozen=True)
 class Settings:
     poetry_version: str
     python_versions: tuple[str, ...]
@@ -69,7 +114,16 @@ class Settings:
     lock_timeout: float
     project_plugins: bool
     output_format: OutputFormat
-    on_runner: bool
+    runner: Runner
+    index: Index
+    host: Host
+    pause: Pause | None = None
+    # The environment handed to every program the engine starts; never read below here.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def on_runner(self) -> bool:
+        return self.runner.active
 
 
 def split_words(text: str) -> tuple[str, ...]:
@@ -104,8 +158,58 @@ def inputs_from_env(environ: Mapping[str, str]) -> RawInputs:
     )
 
 
+def current_environment() -> Mapping[str, str]:
+    """The process environment, read here and only here."""
+    return os.environ
+
+
+def read_runner(environ: Mapping[str, str]) -> Runner:
+    """Never fails: the error handler needs it before any input is validated."""
+    return Runner(
+        active=environ.get("GITHUB_ACTIONS") == "true",
+        debug=environ.get("RUNNER_DEBUG") == "1",
+        files={name: environ[name] for name in RUNNER_FILES if environ.get(name)},
+    )
+
+
+def read_index(environ: Mapping[str, str]) -> Index:
+    """The index uv would use (its own variables first, then pip's), with uv's limits."""
+    variable = next((n for n in INDEX_VARIABLES if environ.get(n, "").strip()), None)
+    url = environ[variable].strip().rstrip("/") if variable else DEFAULT_INDEX
+    try:
+        timeout = float(environ.get("UV_HTTP_TIMEOUT", "") or HTTP_TIMEOUT)
+    except ValueError:
+        timeout = HTTP_TIMEOUT
+    try:
+        retries = max(0, int(environ.get("UV_HTTP_RETRIES", "") or HTTP_RETRIES))
+    except ValueError:
+        retries = HTTP_RETRIES
+    timeout = timeout if timeout > 0 else HTTP_TIMEOUT
+    uv_env = {"UV_DEFAULT_INDEX": url} if variable == "PIP_INDEX_URL" else {}  # uv ignores pip's
+    pip_env = {
+        **({"PIP_INDEX_URL": url} if variable not in (None, "PIP_INDEX_URL") else {}),
+        "PIP_TIMEOUT": environ.get("PIP_TIMEOUT") or f"{timeout:g}",
+        "PIP_RETRIES": environ.get("PIP_RETRIES") or str(retries),
+    }
+    return Index(url, timeout, retries, uv_env, pip_env)
+
+
+def read_host(environ: Mapping[str, str]) -> Host:
+    home = Path(environ.get("HOME", "~")).expanduser()
+    return Host(
+        path=environ.get("PATH", ""),
+        tool_cache=Path(environ["RUNNER_TOOL_CACHE"]) if environ.get("RUNNER_TOOL_CACHE") else None,
+        pyenv_root=Path(environ.get("PYENV_ROOT") or home / ".pyenv"),
+    )
+
+
+def _pause(environ: Mapping[str, str]) -> Pause | None:
+    point, directory = environ.get("SPP_TEST_PAUSE_AT"), environ.get("SPP_TEST_PAUSE_DIR")
+    return Pause(point, Path(directory)) if point and directory else None
+
+
 def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
-    on_runner = environ.get("GITHUB_ACTIONS") == "true"
+    runner = read_runner(environ)
     return Settings(
         poetry_version=_poetry_version(raw.poetry_version),
         python_versions=_python_versions(raw.python_versions),
@@ -119,18 +223,26 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         installer=_installer(raw.installer),
         lock_timeout=_lock_timeout(raw.lock_timeout),
         project_plugins=_boolean(raw.project_plugins, "project-plugins"),
-        output_format=_output_format(raw.output_format, on_runner=on_runner),
-        on_runner=on_runner,
+        output_format=_output_format(raw.output_format, on_runner=runner.active),
+        runner=runner,
+        index=read_index(environ),
+        host=read_host(environ),
+        pause=_pause(environ),
+        env=dict(environ),
     )
 
 
 def _poetry_version(text: str) -> str:
     if not text:
-        raise InputError("poetry-version is required: pin an exact release such as 2.5.1")
+        raise InputError(
+            "poetry-version is required: pin an exact release such as 2.5.1",
+            input="poetry-version",
+        )
     if not _VERSION_SPEC.match(text):
         raise InputError(
             f"poetry-version {text!r} is not a Poetry release: use an exact version such as"
-            " 2.5.1 (or X.Y, or latest)"
+            " 2.5.1 (or X.Y, or latest)",
+            input="poetry-version",
         )
     return text
 
@@ -139,7 +251,8 @@ def _python_versions(values: Sequence[str]) -> tuple[str, ...]:
     for value in values:
         if not _PYTHON_SPEC.match(value):
             raise InputError(
-                f"python-version {value!r} is not a Python version: use 3.X or 3.X.Y, e.g. 3.12"
+                f"python-version {value!r} is not a Python version: use 3.X or 3.X.Y, e.g. 3.12",
+                input="python-version",
             )
     return tuple(dict.fromkeys(values))  # the first one is the project env's Python
 
@@ -156,40 +269,48 @@ def _plugins(values: Sequence[str]) -> tuple[str, ...]:
             raise InputError(
                 f"plugins: {value!r} is not a requirement ({str(exc).splitlines()[0]});"
                 " write one per line,"
-                " e.g. poetry-plugin-export>=1.8"
+                " e.g. poetry-plugin-export>=1.8",
+                input="plugins",
             ) from None
     return tuple(values)
 
 
 def _working_directory(text: str) -> Path:
     path = Path(text).expanduser()
-    if not path.is_dir():
-        raise InputError(
-            f"working-directory {text!r} does not exist: point it at the folder that holds"
-            " pyproject.toml"
-        )
-    return path.resolve()
+    if path.is_dir():
+        return path.resolve()
+    if path.is_symlink() and not path.exists():
+        problem = "is a dangling symbolic link"
+    elif path.exists():
+        problem = "is a file, not a directory"
+    else:
+        problem = "does not exist"
+    raise InputError(
+        f"working-directory {text!r} {problem}: point it at the folder that holds pyproject.toml",
+        input="working-directory",
+    )
 
 
 def _dir_input(text: str, name: str) -> Path | None:
     if not text:
         return None
     if "\n" in text or "\r" in text or "\0" in text:
-        raise InputError(f"{name} must be a single path without line breaks")
+        raise InputError(f"{name} must be a single path without line breaks", input=name)
     return Path(text).expanduser().resolve()
 
 
 def _job_id(text: str) -> str:
     if not _JOB_ID.match(text) or text in (".", ".."):
         raise InputError(
-            f"job-id {text!r} must be a file name: letters, digits, '.', '_' and '-' only"
+            f"job-id {text!r} must be a file name: letters, digits, '.', '_' and '-' only",
+            input="job-id",
         )
     return text
 
 
 def _installer(text: str) -> Installer:
     if text not in INSTALLERS:
-        raise InputError(f"installer {text!r} is unknown: use auto, uv or pip")
+        raise InputError(f"installer {text!r} is unknown: use auto, uv or pip", input="installer")
     return "pip" if text == "pip" else "uv"
 
 
@@ -201,7 +322,10 @@ def _lock_timeout(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not value > 0 or value == float("inf"):
-        raise InputError(f"lock-timeout {text!r} must be a positive number of seconds, e.g. 600")
+        raise InputError(
+            f"lock-timeout {text!r} must be a positive number of seconds, e.g. 600",
+            input="lock-timeout",
+        )
     return value
 
 
@@ -210,7 +334,7 @@ def _boolean(text: str, name: str) -> bool:
         return True
     if text in FALSE_WORDS:
         return False
-    raise InputError(f"{name} {text!r} must be true or false")
+    raise InputError(f"{name} {text!r} must be true or false", input=name)
 
 
 def _output_format(text: str, *, on_runner: bool) -> OutputFormat:
@@ -219,7 +343,7 @@ def _output_format(text: str, *, on_runner: bool) -> OutputFormat:
     for name in FORMATS:
         if text == name:
             return name
-    raise InputError(f"format {text!r} is unknown: use github, sh, dotenv or json")
+    raise InputError(f"format {text!r} is unknown: use github, sh, dotenv or json", input="format")
 
 
 def default_install_dir(environ: Mapping[str, str]) -> Path:

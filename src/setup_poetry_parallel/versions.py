@@ -2,8 +2,8 @@
 
 The index is read through the simple API (PEP 691 JSON, or the PEP 503 HTML page that
 every index serves), unlike PyPI's per-version JSON API. Only a cold install asks the index
-anything. Timeouts and retries follow uv's own variables (`UV_HTTP_TIMEOUT`,
-`UV_HTTP_RETRIES`), so one setting governs every request the setup makes.
+anything. The index, its timeout and retries come from settings (uv's own variables), so one
+setting governs every request the setup makes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,13 +18,11 @@ from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.settings import HTTP_RETRIES, HTTP_TIMEOUT, Index
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INDEX: Final = "https://pypi.org/simple"
 ACCEPT: Final = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-TIMEOUT: Final = 30.0  # uv's default UV_HTTP_TIMEOUT
-RETRIES: Final = 3  # uv's default UV_HTTP_RETRIES
 BACKOFF: Final = 0.5  # seconds before the first retry, doubling after
 
 _EXACT = re.compile(r"^\d+\.\d+\.\d+")
@@ -37,14 +34,6 @@ def is_exact(spec: str) -> bool:
 
 def major(version: str) -> int:
     return Version(version).major
-
-
-def index_url(environ: Mapping[str, str]) -> str:
-    """The index uv would use: its own variables first, then pip's."""
-    for name in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
-        if value := environ.get(name, "").strip():
-            return value.rstrip("/")
-    return DEFAULT_INDEX
 
 
 @dataclass(frozen=True)
@@ -61,12 +50,14 @@ def choose(spec: str, releases: list[Release]) -> str:
             if release.version == wanted:
                 if release.yanked:
                     raise InputError(
-                        f"poetry-version {spec} was yanked from the index: pin another release"
+                        f"poetry-version {spec} was yanked from the index: pin another release",
+                        input="poetry-version",
                     )
                 return spec
         raise InputError(
             f"poetry-version {spec} does not exist on the index: pin a released version"
-            f" (newest: {_newest(releases)})"
+            f" (newest: {_newest(releases)})",
+            input="poetry-version",
         )
     candidates = [r.version for r in releases if not r.yanked and not r.version.is_prerelease]
     if spec != "latest":
@@ -74,7 +65,8 @@ def choose(spec: str, releases: list[Release]) -> str:
         candidates = [v for v in candidates if v.release[:2] == want]
     if not candidates:
         raise InputError(
-            f"poetry-version {spec} matches no release: pin one such as {_newest(releases)}"
+            f"poetry-version {spec} matches no release: pin one such as {_newest(releases)}",
+            input="poetry-version",
         )
     return str(max(candidates))
 
@@ -82,19 +74,6 @@ def choose(spec: str, releases: list[Release]) -> str:
 def _newest(releases: list[Release]) -> str:
     finals = [r.version for r in releases if not r.yanked and not r.version.is_prerelease]
     return str(max(finals)) if finals else "none"
-
-
-def http_settings(environ: Mapping[str, str]) -> tuple[float, int]:
-    """(timeout, retries), from uv's variables when set to sensible values."""
-    try:
-        timeout = float(environ.get("UV_HTTP_TIMEOUT", "") or TIMEOUT)
-    except ValueError:
-        timeout = TIMEOUT
-    try:
-        retries = int(environ.get("UV_HTTP_RETRIES", "") or RETRIES)
-    except ValueError:
-        retries = RETRIES
-    return (timeout if timeout > 0 else TIMEOUT), max(0, retries)
 
 
 def releases_from_json(document: dict[str, Any], project: str = "poetry") -> list[Release]:
@@ -129,7 +108,11 @@ def releases_from_html(text: str, project: str = "poetry") -> list[Release]:
 
 
 def fetch_releases(
-    index: str, project: str = "poetry", *, timeout: float = TIMEOUT, retries: int = RETRIES
+    index: str,
+    project: str = "poetry",
+    *,
+    timeout: float = HTTP_TIMEOUT,
+    retries: int = HTTP_RETRIES,
 ) -> list[Release]:
     """The project's releases, with retries and backoff on connection errors, stalls and 5xx.
 
@@ -217,22 +200,18 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def resolve(spec: str, environ: Mapping[str, str]) -> str:
-    timeout, retries = http_settings(environ)
-    index = index_url(environ)
-    return choose(spec, fetch_releases(index, timeout=timeout, retries=retries))
+def resolve(spec: str, index: Index) -> str:
+    return choose(spec, fetch_releases(index.url, timeout=index.timeout, retries=index.retries))
 
 
-def check_release(version: str, environ: Mapping[str, str]) -> None:
+def check_release(version: str, index: Index) -> None:
     """Cold path only: an exact `poetry-version` that is missing or yanked is an input error.
 
     When the index cannot be read here, the check is skipped: the installer, which reads
     the same index, then fails with its own clear error (or succeeds where we could not).
     """
-    timeout, retries = http_settings(environ)
-    index = index_url(environ)
     try:
-        releases = fetch_releases(index, timeout=timeout, retries=min(retries, 1))
+        releases = fetch_releases(index.url, timeout=index.timeout, retries=min(index.retries, 1))
     except InputError:
         raise
     except SetupError as exc:

@@ -1,0 +1,60 @@
+"""What a setup hands to later steps: outputs, environment, PATH and the step summary."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import PurePath
+
+from setup_poetry_parallel.install import Install
+from setup_poetry_parallel.job import Job
+from setup_poetry_parallel.key import InstallSpec
+from setup_poetry_parallel.paths import install_paths
+from setup_poetry_parallel.plan import Plan
+from setup_poetry_parallel.runner import Exports
+
+
+def cache_key(key: str) -> str:
+    """For actions/cache: the install key already covers Python, platform and versions."""
+    return f"setup-poetry-parallel-{sys.platform}-{platform.machine()}-{key}"
+
+
+def of_plan(planned: Plan, install_dir: PurePath) -> Exports:
+    root = install_paths(install_dir, planned.key).root
+    return Exports(
+        outputs={"cache-key": cache_key(planned.key), "install-path": str(root)}, env={}, path=[]
+    )
+
+
+def of_setup(planned: Plan, done: Install, job: Job, seconds: float) -> Exports:
+    spec = planned.spec
+    return Exports(
+        outputs={
+            "poetry-version": spec.poetry_version,
+            "poetry-path": str(done.venv.poetry),
+            "poetry-venv": str(done.venv.root),
+            "job-dir": str(job.paths.root),
+            "cache-dir": str(job.paths.cache),
+            "virtualenvs-path": str(job.paths.virtualenvs),
+            "plugins": json.dumps(list(spec.requirements)),
+            "reused": "true" if done.reused else "false",
+            "cache-key": cache_key(planned.key),
+        },
+        env=job.env,
+        path=job.path,
+        summary=_summary(spec, done.reused, job, seconds),
+    )
+
+
+def _summary(spec: InstallSpec, reused: bool, job: Job, seconds: float) -> str:
+    plugins = "<br>".join(f"`{r}`" for r in spec.requirements) or "none"
+    rows = [
+        ("Poetry", f"`{spec.poetry_version}` on Python {spec.python_version}"),
+        ("Plugins", plugins),
+        ("Install", "reused" if reused else f"built with {spec.installer}"),
+        ("Time", f"{seconds:.1f} s"),
+        ("Job dir", f"`{job.paths.root}`"),
+    ]
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return f"### setup-poetry-parallel\n\n| | |\n|---|---|\n{table}\n"

@@ -1,0 +1,119 @@
+"""This job's own side: its Pythons, its Poetry dirs, the `poetry` it runs, its plugin cache and
+its project env. Nothing here is shared with another job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from setup_poetry_parallel import interpreters, plugin_cache, process
+from setup_poetry_parallel.install import Install
+from setup_poetry_parallel.interpreters import Interpreter
+from setup_poetry_parallel.path_errors import preparing
+from setup_poetry_parallel.paths import JobPaths, job_paths
+from setup_poetry_parallel.plan import Plan
+from setup_poetry_parallel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Set for every job, with why:
+STATIC_ENV: Final = {
+    # A prompt in an unattended job waits forever; Poetry's own switch for "never ask".
+    "POETRY_NO_INTERACTION": "1",
+    # An in-project .venv in a shared project directory is one venv for every job:
+    # they would install into and delete it under each other. Env vars beat poetry.toml.
+    "POETRY_VIRTUALENVS_IN_PROJECT": "false",
+}
+
+# Exported when project-plugins is false; see poetry_plugin/spp_project_plugin_cache.py.
+REFUSE_PROJECT_PLUGINS: Final = "SPP_REFUSE_PROJECT_PLUGINS"
+
+
+@dataclass(frozen=True)
+class Job:
+    paths: JobPaths
+    env: dict[str, str]  # for later steps
+    path: list[str]  # prepended to PATH, first entry first
+
+
+def find_pythons(settings: Settings) -> list[Interpreter]:
+    """Before anything is installed: a Python that is not there is bad input."""
+    return [interpreters.find(v, settings.host, settings.env) for v in settings.python_versions]
+
+
+def make_dirs(settings: Settings) -> JobPaths:
+    """Before the install, so that a state-dir that cannot be written fails at once."""
+    job = job_paths(settings.state_dir, settings.job_id)
+    with preparing("state-dir", settings.state_dir):
+        for directory in job.created_dirs():
+            Path(directory).mkdir(parents=True, exist_ok=True)
+    return job
+
+
+def finish(
+    settings: Settings, job: JobPaths, planned: Plan, done: Install, pythons: list[Interpreter]
+) -> Job:
+    with preparing("state-dir", settings.state_dir):
+        _link(Path(job.poetry_shim), Path(done.venv.poetry), copy=job.windows)
+        if not job.windows:  # tox and virtualenv find Pythons through the py launcher there
+            for found in pythons:
+                _link(Path(job.pythons) / f"python{found.minor}", found.path)
+        env = {**job_env(job), **STATIC_ENV}
+        if not settings.project_plugins:
+            # Read by our Poetry plugin: `poetry install` would otherwise install them itself.
+            env[REFUSE_PROJECT_PLUGINS] = "1"
+        elif planned.project.table:
+            text = plugin_cache.config_text(
+                planned.project.table,
+                done.manifest.poetry_version,
+                done.manifest.python_sys_version,
+            )
+            plugin_cache.seed(Path(job.plugin_cache), text)
+    if settings.project_python and (settings.working_directory / "pyproject.toml").is_file():
+        project_python = pythons[settings.python_versions.index(settings.project_python)]
+        _use_python(job, project_python, settings, {**settings.env, **env})
+    return Job(job, env, [str(job.bin), *([str(job.pythons)] if pythons else [])])
+
+
+def job_env(job: JobPaths) -> dict[str, str]:
+    return {
+        "POETRY_CACHE_DIR": str(job.cache),
+        "POETRY_CONFIG_DIR": str(job.config),
+        "POETRY_DATA_DIR": str(job.data),
+        "POETRY_VIRTUALENVS_PATH": str(job.virtualenvs),
+        "POETRY_PROJECT_PLUGIN_CACHE": str(job.plugin_cache),
+    }
+
+
+def _link(link: Path, target: Path, *, copy: bool = False) -> None:
+    """Atomically (re)point `link` at `target`.
+
+    `copy` for Windows, where symlinks need privileges and Git Bash runs only `.exe` files
+    by their bare name: a venv's `poetry.exe` launcher names its Python by absolute path, so
+    a copy of it works from anywhere.
+    """
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    if copy:
+        shutil.copy2(target, tmp)
+    else:
+        tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _use_python(
+    job: JobPaths, python: Interpreter, settings: Settings, env: dict[str, str]
+) -> None:
+    """`poetry env use` inside the job's own virtualenvs path: `poetry run python` is this one."""
+    process.run(
+        [job.poetry_shim, "env", "use", "--no-interaction", str(python.path)],
+        env=env,
+        cwd=settings.working_directory,
+        what=f"poetry env use {python.version}",
+    )
+    log.info("project env of this job uses Python %s (%s)", python.version, python.path)

@@ -1,0 +1,158 @@
+"""What to install and under which key: the project's plugins, the exact Poetry release and the
+interpreter that runs Poetry. Installs nothing: the cache step (`--plan`) needs only this.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from setup_poetry_parallel import interpreters, plugin_wheel, versions
+from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.key import InstallSpec, install_key, merge_requirements
+from setup_poetry_parallel.path_errors import preparing
+from setup_poetry_parallel.plugins import ProjectPlugins, read_project_plugins, to_requirements
+from setup_poetry_parallel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoetryPython:
+    path: str
+    version: str
+    markers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: InstallSpec
+    key: str
+    project: ProjectPlugins
+
+    def locate(self, exc: SetupError) -> SetupError:
+        """An error about one of the project's plugins points at its requires-plugins line."""
+        name = self.project.name_of(exc.plugin) if exc.plugin else None
+        if name is not None and exc.file is None:
+            exc.file, exc.line = self.project.pyproject, self.project.line_of(name)
+        return exc
+
+
+def make(settings: Settings) -> Plan:
+    with preparing("working-directory", settings.working_directory):
+        project = read_project_plugins(settings.working_directory)
+        _check_stale_plugin_cache(settings)
+    poetry_version = _poetry_version(settings)
+    project_requirements = _project_requirements(settings, project, poetry_version)
+    poetry_python = _poetry_python(settings)
+    requirements = merge_requirements(project_requirements, settings.plugins)
+    spec = InstallSpec(
+        poetry_version=poetry_version,
+        requirements=applicable(requirements, poetry_python.markers),
+        python=poetry_python.path,
+        python_version=poetry_python.version,
+        installer=settings.installer,
+        platform=f"{sys.platform}-{platform.machine()}",
+        plugin_wheel=plugin_wheel.version(),
+    )
+    return Plan(spec, install_key(spec), project)
+
+
+def _check_stale_plugin_cache(settings: Settings) -> None:
+    """`<project>/.poetry/plugins` goes on Poetry's sys.path before any plugin can move it, and
+    its `.pth` files run then: from an untrusted checkout that is code execution."""
+    stale = settings.working_directory / ".poetry" / "plugins"
+    if not stale.exists():
+        return
+    if not settings.project_plugins:
+        raise InputError(
+            f"{stale} exists and Poetry loads it before any plugin: delete it (it is never"
+            " committed); project-plugins: false cannot be honoured while it is there",
+            input="project-plugins",
+        )
+    log.warning(
+        "%s is left from a run without this setup and Poetry still puts it on sys.path:"
+        " delete it once",
+        stale,
+    )
+
+
+def _poetry_version(settings: Settings) -> str:
+    if versions.is_exact(settings.poetry_version):
+        return settings.poetry_version
+    resolved = versions.resolve(settings.poetry_version, settings.index)
+    log.info("poetry-version %s resolved to %s", settings.poetry_version, resolved)
+    return resolved
+
+
+def _project_requirements(
+    settings: Settings, project: ProjectPlugins, poetry_version: str
+) -> list[str]:
+    if not project.table:
+        return []
+    if versions.major(poetry_version) < 2:
+        raise InputError(
+            f"poetry-version {poetry_version} ignores [tool.poetry.requires-plugins] (Poetry 2.0+"
+            " reads it): pin Poetry 2.x, or list the plugins in the plugins input",
+            input="poetry-version",
+            file=project.pyproject,
+            line=project.line_of("requires-plugins"),
+        )
+    requirements = to_requirements(
+        project,
+        settings.working_directory,
+        cache_dir=settings.install_dir / "requirements-cache",
+    )
+    if not settings.project_plugins:
+        log.warning(
+            "project-plugins is false: not installing %s from %s",
+            ", ".join(requirements),
+            project.pyproject,
+        )
+        return []
+    log.info("plugins from %s: %s", project.pyproject, ", ".join(requirements))
+    return requirements
+
+
+def _poetry_python(settings: Settings) -> PoetryPython:
+    if not settings.poetry_python:
+        # The engine's own interpreter: the same for every job on the host, so they share.
+        from packaging.markers import default_environment
+
+        return PoetryPython(
+            str(Path(sys.executable).resolve()),
+            platform.python_version(),
+            {k: str(v) for k, v in default_environment().items()},
+        )
+    if os.sep in settings.poetry_python or "/" in settings.poetry_python:
+        found = interpreters.probe([settings.poetry_python], settings.env)
+        if not found:
+            raise InputError(
+                f"poetry-python {settings.poetry_python!r} is not a working Python interpreter:"
+                " give a path to one, or a version such as 3.12",
+                input="poetry-python",
+            )
+    else:
+        found = interpreters.find(
+            settings.poetry_python, settings.host, settings.env, input_name="poetry-python"
+        )
+    return PoetryPython(str(found.path.resolve()), found.version, found.markers)
+
+
+def applicable(requirements: tuple[str, ...], markers: Mapping[str, str]) -> tuple[str, ...]:
+    """Keep the requirements whose markers hold for Poetry's interpreter, as Poetry would."""
+    from packaging.requirements import Requirement
+
+    kept = []
+    for text in requirements:
+        marker = Requirement(text).marker if ";" in text else None  # parsing costs: skip most
+        if marker is None or marker.evaluate({**markers, "extra": ""}):
+            kept.append(text)
+        else:
+            log.info("skipping %s: its markers do not hold for Poetry's Python", text)
+    return tuple(kept)

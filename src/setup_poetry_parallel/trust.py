@@ -1,0 +1,67 @@
+"""What a shared install dir trusts: dirs and markers of this user, never links, never writable
+by others. Someone else who could write there could swap the install every job runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any, Final
+
+from setup_poetry_parallel.errors import SetupError
+
+log = logging.getLogger(__name__)
+
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+
+
+def check_dir(directory: Path) -> None:
+    """Refuse a shared dir that someone else could swap the install in: links, foreign owners."""
+    info = directory.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise SetupError(
+            f"{directory} is a symbolic link: remove it; install dirs are not followed"
+        )
+    if os.name == "nt":
+        return
+    if info.st_uid not in (os.getuid(), 0):
+        raise SetupError(
+            f"{directory} belongs to uid {info.st_uid}, not this user: another user could replace"
+            " the install; remove it or use an install-dir of your own"
+        )
+    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+        raise SetupError(
+            f"{directory} is writable by everyone: run chmod o-w on it, or use another install-dir"
+        )
+
+
+def restrict_permissions(root: Path) -> None:
+    """No group- or world-writable file in a shared install, whatever the job's umask was."""
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(directory, name)
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o022:
+                os.chmod(path, stat.S_IMODE(mode) & ~0o022)
+    mode = os.lstat(root).st_mode
+    os.chmod(root, stat.S_IMODE(mode) & ~0o022)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """Read `path` without following a link, and only if this user (or root) wrote it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None  # missing, or a symbolic link (ELOOP): not a marker we published
+    with os.fdopen(fd, "rb") as handle:
+        owner = os.fstat(handle.fileno()).st_uid
+        if os.name != "nt" and owner not in (os.getuid(), 0):
+            log.warning("ignoring %s: it belongs to uid %s, not this user", path, owner)
+            return None
+        try:
+            data = json.loads(handle.read())
+        except ValueError:
+            return None
+    return data if isinstance(data, dict) else None
