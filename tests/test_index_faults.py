@@ -20,6 +20,8 @@ from setup_poetry_parallel import cli
 from tests.fault_index import Fault, closed_port_url, serve
 from tests.projects import make_project
 
+pytestmark = pytest.mark.network  # a local proxy in front of the real index
+
 # Small, so that the retries and timeouts of a test take seconds, not minutes.
 FAST = {"UV_HTTP_TIMEOUT": "2", "UV_HTTP_RETRIES": "2"}
 

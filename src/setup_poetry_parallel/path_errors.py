@@ -37,6 +37,10 @@ def path_error(  # noqa: PLR0911  # one return per kind of failure, each with it
 ) -> SetupError:
     name, reason = input_name, exc.strerror or str(exc)
     at = f" at {exc.filename}" if exc.filename not in (None, str(path)) else ""
+    if exc.errno == errno.ELOOP or dangling(path):
+        return InputError(
+            f"{name} {path} is a dangling symbolic link{at}: fix or remove the link", input=name
+        )
     if expects == "file" and exc.errno == errno.EISDIR:
         return InputError(f"{name} {path} is a directory: point {name} at a file", input=name)
     if exc.errno in _FULL:
@@ -49,10 +53,6 @@ def path_error(  # noqa: PLR0911  # one return per kind of failure, each with it
             f"{name} {path} cannot be written: a file is in the way{at} ({reason}): remove it"
             f" or point {name} at a {expects} elsewhere",
             input=name,
-        )
-    if exc.errno == errno.ELOOP or (exc.errno == errno.ENOENT and _dangling(path)):
-        return InputError(
-            f"{name} {path} is a dangling symbolic link{at}: fix or remove the link", input=name
         )
     if exc.errno == errno.ENOENT:
         return InputError(
@@ -68,7 +68,7 @@ def path_error(  # noqa: PLR0911  # one return per kind of failure, each with it
     return SetupError(f"{name} {path} failed{at}: {reason}", input=name)
 
 
-def _dangling(path: PurePath) -> bool:
+def dangling(path: PurePath) -> bool:
     """`path` or one of its parents is a symbolic link to nothing."""
     for candidate in (path, *path.parents):
         if os.path.islink(candidate) and not os.path.exists(candidate):

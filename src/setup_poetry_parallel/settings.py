@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from setup_poetry_parallel.errors import InputError
+from setup_poetry_parallel.path_errors import dangling
 
 Installer = Literal["uv", "pip"]
 OutputFormat = Literal["github", "sh", "dotenv", "json"]
@@ -279,7 +280,7 @@ def _working_directory(text: str) -> Path:
     path = Path(text).expanduser()
     if path.is_dir():
         return path.resolve()
-    if path.is_symlink() and not path.exists():
+    if dangling(path):
         problem = "is a dangling symbolic link"
     elif path.exists():
         problem = "is a file, not a directory"
@@ -296,7 +297,12 @@ def _dir_input(text: str, name: str) -> Path | None:
         return None
     if "\n" in text or "\r" in text or "\0" in text:
         raise InputError(f"{name} must be a single path without line breaks", input=name)
-    return Path(text).expanduser().resolve()
+    path = Path(text).expanduser()
+    if dangling(path):  # resolve() would follow it, and mkdir create whatever it names
+        raise InputError(
+            f"{name} {text!r} is a dangling symbolic link: fix or remove the link", input=name
+        )
+    return path.resolve()
 
 
 def _job_id(text: str) -> str:
