@@ -122,10 +122,6 @@ class Settings:
     # The environment handed to every program the engine starts; never read below here.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    @property
-    def on_runner(self) -> bool:
-        return self.runner.active
-
 
 def split_words(text: str) -> tuple[str, ...]:
     """`python-versions` may be one per line or space separated."""

@@ -1,0 +1,221 @@
+"""Fast tests at the seams: the exact argv the engine hands uv, pip and Poetry (the subprocess
+seam faked), the installer-error classifier on real captured outputs of uv and pip, and the
+PEP 503 page parser. Nothing here starts a program or reaches the network."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from setup_poetry_parallel import installer, job, process
+from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.index_html import Anchors
+from setup_poetry_parallel.installer import Installer
+from setup_poetry_parallel.installer_errors import installer_error
+from setup_poetry_parallel.interpreters import Interpreter
+from setup_poetry_parallel.key import InstallSpec
+from setup_poetry_parallel.paths import VenvPaths, job_paths
+from setup_poetry_parallel.settings import read_index
+
+OUTPUTS = Path(__file__).parent / "fixtures" / "installer_output"
+VENV = VenvPaths(PurePosixPath("/install/key/builds/b1"), windows=False)
+UV = "/bin/uv"
+
+
+def spec(installer_name: str = "uv", requirements: tuple[str, ...] = ()) -> InstallSpec:
+    return InstallSpec(
+        poetry_version="2.5.1",
+        requirements=requirements,
+        python="/usr/bin/python3.11",
+        python_version="3.11.7",
+        installer=installer_name,
+        platform="linux-x86_64",
+        plugin_wheel="1.0.0+abc",
+    )
+
+
+@dataclass
+class Call:
+    argv: list[str]
+    env: dict[str, str]
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
+    seen: list[Call] = []
+
+    def fake_run(
+        argv: Sequence[object], *, env: Mapping[str, str] | None = None, **_: object
+    ) -> str:
+        seen.append(Call([str(a) for a in argv], dict(env or {})))
+        return '{"poetry": "2.5.1", "entry_points": [], "files": [], "sys_version": "3.11.7"}'
+
+    monkeypatch.setattr(process, "run", fake_run)
+    monkeypatch.setattr(installer, "_uv", lambda: UV)
+    return seen
+
+
+PDV = "poetry-dynamic-versioning[plugin] (>=1.0.0,<2.0.0)"
+ARGV_TABLE = [
+    (
+        "uv",
+        (),
+        [
+            [UV, "venv", "--quiet", "--no-project", "--python", "/usr/bin/python3.11", str(VENV.root)],
+            [UV, "pip", "install", "--compile-bytecode", "--python", str(VENV.python), "poetry==2.5.1", "/w/plugin.whl"],
+        ],
+    ),
+    (
+        "uv",
+        (PDV,),
+        [
+            [UV, "venv", "--quiet", "--no-project", "--python", "/usr/bin/python3.11", str(VENV.root)],
+            [UV, "pip", "install", "--compile-bytecode", "--python", str(VENV.python), "poetry==2.5.1", PDV, "/w/plugin.whl"],
+        ],
+    ),
+    (
+        "pip",
+        (PDV, "poetry-plugin-export>=1.8"),
+        [
+            ["/usr/bin/python3.11", "-m", "venv", str(VENV.root)],
+            [str(VENV.python), "-m", "pip", "install", "--disable-pip-version-check", "poetry==2.5.1", PDV, "poetry-plugin-export>=1.8", "/w/plugin.whl"],
+        ],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("installer_name", "requirements", "expected"), ARGV_TABLE)
+def test_installer_argv(
+    installer_name: str,
+    requirements: tuple[str, ...],
+    expected: list[list[str]],
+    calls: list[Call],
+) -> None:
+    chosen = spec(installer_name, requirements)
+    tool = Installer(chosen, read_index({}), {"PATH": "/bin"})
+    tool.create_venv(VENV)
+    tool.install(VENV, [*chosen.pinned, "/w/plugin.whl"])
+    tool.verify(VENV)
+    assert [c.argv for c in calls[:2]] == expected
+    assert calls[2].argv[:2] == [str(VENV.python), "-c"]  # loads every plugin entry point
+
+
+@pytest.mark.parametrize(
+    ("environ", "uv_adds", "pip_adds"),
+    [
+        ({}, {}, {"PIP_TIMEOUT": "30", "PIP_RETRIES": "3"}),
+        (
+            {"PIP_INDEX_URL": "http://mirror/simple/"},
+            {"UV_DEFAULT_INDEX": "http://mirror/simple"},  # uv does not read pip's variable
+            {"PIP_TIMEOUT": "30", "PIP_RETRIES": "3"},
+        ),
+        (
+            {
+                "UV_DEFAULT_INDEX": "http://uv/simple",
+                "UV_HTTP_TIMEOUT": "5",
+                "UV_HTTP_RETRIES": "1",
+            },
+            {},
+            {"PIP_INDEX_URL": "http://uv/simple", "PIP_TIMEOUT": "5", "PIP_RETRIES": "1"},
+        ),
+        ({"PIP_TIMEOUT": "9"}, {}, {"PIP_TIMEOUT": "9", "PIP_RETRIES": "3"}),
+    ],
+)
+def test_installers_read_one_index_and_one_timeout(
+    environ: dict[str, str], uv_adds: dict[str, str], pip_adds: dict[str, str], calls: list[Call]
+) -> None:
+    for name, adds in (("uv", uv_adds), ("pip", pip_adds)):
+        calls.clear()
+        Installer(spec(name), read_index(environ), {"PATH": "/bin"}).create_venv(VENV)
+        assert calls[0].env == {"PATH": "/bin", **adds}, name
+
+
+def test_poetry_env_use_argv(calls: list[Call], tmp_path: Path) -> None:
+    from setup_poetry_parallel.cli import parser, raw_inputs
+    from setup_poetry_parallel.settings import validate
+
+    args = parser().parse_args(
+        [
+            "--poetry-version",
+            "2.5.1",
+            "--python-version",
+            "3.12",
+            "--working-directory",
+            str(tmp_path),
+        ]
+    )
+    settings = validate(raw_inputs(args, {}), {"PATH": "/bin"})
+    paths = job_paths(tmp_path / "state", "j", windows=False)
+    python = Interpreter(Path("/opt/py312/bin/python3.12"), "3.12.4")
+    job._use_python(paths, python, settings, {"PATH": "/bin"})
+    assert calls[-1].argv == [
+        str(paths.poetry_shim), "env", "use", "--no-interaction", "/opt/py312/bin/python3.12"
+    ]  # fmt: skip
+
+
+# --- the classifier on what uv and pip really print ---------------------------------------
+
+MISSING = "spp-no-such-plugin-3f9c"
+CLASSIFIED = [
+    ("uv-python-too-old.txt", "uv", (), InputError, r"^poetry-python 3\.11\.7 .* too old for poetry==2\.5\.1 \(it needs Python >=3\.10\)", None),
+    ("pip-python-too-old.txt", "pip", (), InputError, r"^poetry-python 3\.11\.7 .* too old for poetry==2\.5\.1", None),
+    ("uv-plugin-missing.txt", "uv", (MISSING,), InputError, rf"^plugin '{MISSING}' is not on the index", MISSING),
+    ("pip-plugin-missing.txt", "pip", (MISSING,), InputError, rf"^plugin '{MISSING}' is not on the index", MISSING),
+    ("uv-no-solution.txt", "uv", ("poetry-dynamic-versioning>=99",), InputError, r"^no release satisfies 'poetry-dynamic-versioning>=99' together with poetry==2\.5\.1", "poetry-dynamic-versioning>=99"),
+    ("uv-refused.txt", "uv", (), SetupError, r"^could not download poetry from the index .* \(Connection refused \(os error 111\)\)", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("output", "installer_name", "requirements", "kind", "says", "plugin"),
+    CLASSIFIED,
+    ids=[c[0] for c in CLASSIFIED],
+)
+def test_installer_output_classified(
+    output: str,
+    installer_name: str,
+    requirements: tuple[str, ...],
+    kind: type[SetupError],
+    says: str,
+    plugin: str | None,
+) -> None:
+    text = (OUTPUTS / output).read_text()
+    raw = SetupError("installing Poetry and plugins failed (exit 1): uv pip install", details=text)
+    found = installer_error(
+        raw, spec(installer_name, requirements), VENV, "https://pypi.org/simple"
+    )
+    assert type(found) is kind
+    assert re.search(says, found.message), found.message
+    assert found.plugin == plugin
+    assert found.details == text
+    assert "\n" not in found.message
+    if kind is InputError:
+        assert found.exit_code == 2
+
+
+def test_unknown_output_is_passed_through() -> None:
+    raw = SetupError("uv failed", details="something nobody has seen")
+    assert installer_error(raw, spec(), VENV, "https://pypi.org/simple") is raw
+
+
+# --- PEP 503 pages ----------------------------------------------------------------------------
+
+PAGE = """<!DOCTYPE html><html><body>
+<a href="/p/poetry-2.5.0.tar.gz#sha256=aa" data-yanked="broken">poetry-2.5.0.tar.gz</a><br/>
+<a href="/p/poetry-2.5.1-py3-none-any.whl#sha256=bb" data-requires-python="&gt;=3.10">
+  poetry-2.5.1-py3-none-any.whl</a>
+<a href="/p/other">  </a>
+</body></html>"""
+
+
+def test_html_index_page() -> None:
+    parser = Anchors()
+    parser.feed(PAGE)
+    assert parser.files == [
+        {"filename": "poetry-2.5.0.tar.gz", "yanked": True},
+        {"filename": "poetry-2.5.1-py3-none-any.whl", "yanked": False},
+    ]
