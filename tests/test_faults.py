@@ -10,7 +10,6 @@ as a cancelled runner would kill it, and followed by a normal setup on the same 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import logging
@@ -20,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ import pytest
 from setup_poetry_parallel import cleanup, installer_errors, locking
 from setup_poetry_parallel.errors import InputError, SetupError
 from tests.engine_cli import argv
+from tests.mounts import tmpfs
 from tests.projects import PLUGIN, make_project
 
 pytestmark = pytest.mark.real
@@ -403,26 +403,6 @@ def test_lock_excludes_under_real_contention(mode: str, tmp_path: Path) -> None:
 # --- the install dir cannot be written ------------------------------------------------------
 
 
-@contextlib.contextmanager
-def mounted(where: Path, options: str) -> Iterator[Path]:
-    """A tmpfs (tests run as root here, where chmod cannot make a dir read-only)."""
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(
-            f"cannot mount a tmpfs here ({done.stderr.strip()}); see test_install_dir_is_a_file"
-        )
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def _fails_cleanly(project: Path, install_dir: Path, tmp_path: Path, code: int, says: str) -> None:
     github = {n: tmp_path / n for n in ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT")}
     for path in github.values():
@@ -451,12 +431,12 @@ def test_install_dir_is_a_file(project: Path, tmp_path: Path) -> None:
 
 
 def test_install_dir_read_only(project: Path, tmp_path: Path) -> None:
-    with mounted(tmp_path / "ro", "ro,size=1m") as where:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as where:
         _fails_cleanly(project, where / "install", tmp_path, 2, "cannot be written (Read-only")
 
 
 def test_install_dir_full(project: Path, tmp_path: Path) -> None:
-    with mounted(tmp_path / "tiny", "size=2m") as where:
+    with tmpfs(tmp_path / "tiny", "size=2m") as where:
         _fails_cleanly(project, where / "install", tmp_path, 1, "is full")
         assert not list(where.glob("install/*/builds/*")), "the failed build was left behind"
 

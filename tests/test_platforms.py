@@ -15,9 +15,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from setup_poetry_parallel import interpreters
-from setup_poetry_parallel.settings import read_host
 from setup_poetry_parallel.job import _link
 from setup_poetry_parallel.paths import install_paths, job_paths
+from setup_poetry_parallel.settings import read_host
 
 # How each runner image lays out actions/setup-python's tool cache (`<tool cache>/Python/...`).
 TOOL_CACHE_PYTHON = {
@@ -62,7 +62,9 @@ def test_the_runner_tool_cache_python_is_a_candidate(platform: str, tmp_path: Pa
         "RUNNER_TOOL_CACHE": str(tool_cache),
         "HOME": str(tmp_path),
     }
-    commands = list(interpreters.candidates("3.12", read_host(environ), windows=platform == "windows"))
+    commands = list(
+        interpreters.candidates("3.12", read_host(environ), windows=platform == "windows")
+    )
     assert [str(python)] in commands
     assert not any("3.11.9" in part for command in commands for part in command)
 
@@ -71,7 +73,9 @@ def test_the_runner_tool_cache_python_is_a_candidate(platform: str, tmp_path: Pa
 def test_the_py_launcher_only_on_windows(platform: str, tmp_path: Path) -> None:
     launcher = executable(tmp_path / "bin" / "py")
     environ = {"PATH": str(launcher.parent), "HOME": str(tmp_path)}
-    commands = list(interpreters.candidates("3.12", read_host(environ), windows=platform == "windows"))
+    commands = list(
+        interpreters.candidates("3.12", read_host(environ), windows=platform == "windows")
+    )
     assert ([str(launcher), "-3.12"] in commands) == (platform == "windows")
 
 
@@ -93,7 +97,9 @@ def test_path_pythons_come_first(tmp_path: Path) -> None:
         "RUNNER_TOOL_CACHE": str(tmp_path / "toolcache"),
         "HOME": str(tmp_path),
     }
-    assert next(interpreters.candidates("3.12", read_host(environ), windows=False)) == [str(on_path)]
+    assert next(interpreters.candidates("3.12", read_host(environ), windows=False)) == [
+        str(on_path)
+    ]
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
