@@ -71,7 +71,6 @@ def test_action_inputs_come_from_env() -> None:
 @pytest.mark.parametrize(
     ("changes", "names"),
     [
-        ({"poetry_version": ""}, "poetry-version is required"),
         ({"poetry_version": "2.x"}, "poetry-version '2.x'"),
         ({"poetry_version": "v2.5.1"}, "poetry-version 'v2.5.1'"),
         ({"installer": "conda"}, "installer 'conda'"),

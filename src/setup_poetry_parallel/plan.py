@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from setup_poetry_parallel import interpreters, plugin_wheel, versions
+from setup_poetry_parallel import interpreters, plugin_wheel, poetry_request, versions
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.key import InstallSpec, install_key, merge_requirements
 from setup_poetry_parallel.path_errors import preparing
@@ -47,7 +47,7 @@ def make(settings: Settings) -> Plan:
     with preparing("working-directory", settings.working_directory):
         project = read_project_plugins(settings.working_directory)
         _check_stale_plugin_cache(settings)
-    poetry_version = _poetry_version(settings)
+    poetry_version = _poetry_version(settings, project)
     project_requirements = _project_requirements(settings, project, poetry_version)
     poetry_python = _poetry_python(settings)
     requirements = merge_requirements(project_requirements, settings.plugins)
@@ -82,7 +82,48 @@ def _check_stale_plugin_cache(settings: Settings) -> None:
     )
 
 
-def _poetry_version(settings: Settings) -> str:
+def _poetry_version(settings: Settings, project: ProjectPlugins) -> str:
+    """The input, else what the project asks for; see poetry_request.py for the precedence."""
+    wanted = project.requires_poetry
+    line = project.line_of("requires-poetry") if wanted is not None else None
+    if wanted is not None:
+        poetry_request.check_constraint(wanted, project.pyproject, line)
+    if settings.poetry_version:
+        version = _resolve(settings)
+        if wanted is not None and not poetry_request.allows(wanted, version):
+            raise InputError(
+                f"poetry-version {version} is outside the project's requires-poetry"
+                f" {wanted!r}: pin a release it allows, or leave poetry-version empty",
+                input="poetry-version",
+                file=project.pyproject,
+                line=line,
+            )
+        return version
+    if wanted is not None:
+        index = settings.index
+        releases = versions.fetch_releases(index.url, timeout=index.timeout, retries=index.retries)
+        newest = poetry_request.newest_allowed(wanted, releases)
+        if newest is None:
+            raise InputError(
+                f"no Poetry release on the index {index.url} satisfies requires-poetry"
+                f" {wanted!r}: fix the constraint, or set poetry-version",
+                input="poetry-version",
+                file=project.pyproject,
+                line=line,
+            )
+        log.info("poetry-version: %s, the newest release within requires-poetry %r", newest, wanted)
+        return newest
+    if locked := poetry_request.lock_version(settings.working_directory):
+        log.info("poetry-version: %s, the release that wrote poetry.lock", locked)
+        return locked
+    raise InputError(
+        "poetry-version is required: pin an exact release such as 2.5.1, or declare"
+        " [tool.poetry] requires-poetry in pyproject.toml",
+        input="poetry-version",
+    )
+
+
+def _resolve(settings: Settings) -> str:
     if versions.is_exact(settings.poetry_version):
         return settings.poetry_version
     resolved = versions.resolve(settings.poetry_version, settings.index)

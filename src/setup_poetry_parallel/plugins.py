@@ -34,6 +34,7 @@ _PROJECT_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 class ProjectPlugins:
     pyproject: Path | None
     table: dict[str, Any]  # the raw requires-plugins table, {} when absent
+    requires_poetry: str | None = None  # [tool.poetry] requires-poetry, as written
 
     def line_of(self, name: str) -> int | None:
         return _line_of(self.pyproject, name) if self.pyproject else None
@@ -73,7 +74,15 @@ def read_project_plugins(working_directory: Path) -> ProjectPlugins:
             file=pyproject,
             line=line,
         )
-    return ProjectPlugins(pyproject, table)
+    requires_poetry = poetry.get("requires-poetry") if isinstance(poetry, dict) else None
+    if requires_poetry is not None and not isinstance(requires_poetry, str):
+        raise InputError(
+            f'[tool.poetry] requires-poetry must be a version constraint such as ">=2.0,<3.0":'
+            f" fix {pyproject.name}",
+            file=pyproject,
+            line=_line_of(pyproject, "requires-poetry"),
+        )
+    return ProjectPlugins(pyproject, table, requires_poetry)
 
 
 def to_requirements(
@@ -177,7 +186,8 @@ def _decode_error_line(message: str) -> int | None:
 
 
 def _line_of(pyproject: Path, key: str) -> int | None:
-    """The 1-based line that mentions `key` inside requires-plugins, for annotations."""
+    """The 1-based line that sets `key` (requires-plugins, requires-poetry, or a plugin inside
+    requires-plugins), for annotations."""
     lines = pyproject.read_text(encoding="utf-8").splitlines()
     section = None
     for number, text in enumerate(lines, 1):
@@ -188,7 +198,8 @@ def _line_of(pyproject: Path, key: str) -> int | None:
                 return number
             continue
         if re.match(rf"^[\"']?{re.escape(key)}[\"']?\s*=", stripped) and (
-            key == "requires-plugins" or (section and "requires-plugins" in section)
+            key in ("requires-plugins", "requires-poetry")
+            or (section and "requires-plugins" in section)
         ):
             return number
     return None

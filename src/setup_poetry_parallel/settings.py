@@ -100,7 +100,7 @@ class Pause:
 
 @dataclass(frozen=True)
 class Settings:
-    poetry_version: str
+    poetry_version: str  # "" when the project's own request decides
     python_versions: tuple[str, ...]
     # `python-version`: the project env's Python. Not set for `python-versions` alone: an env
     # pinned with `poetry env use` wins over an active virtualenv, so tox's envs would be ignored.
@@ -231,10 +231,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
 
 def _poetry_version(text: str) -> str:
     if not text:
-        raise InputError(
-            "poetry-version is required: pin an exact release such as 2.5.1",
-            input="poetry-version",
-        )
+        return ""  # the project's requires-poetry or poetry.lock decides (plan.py)
     if not _VERSION_SPEC.match(text):
         raise InputError(
             f"poetry-version {text!r} is not a Poetry release: use an exact version such as"
