@@ -1,7 +1,7 @@
 """The README's demo: a CI matrix on one shared project directory, run on this machine.
 
 Copies the demo project to a temporary git repository tagged v1.2.3. A prepare job sets up
-Poetry (building it) and stamps the version once; then one job per Python found (3.10-3.13)
+Poetry (building it); then one job per Python found (3.10-3.13)
 runs, all at once, on that one directory and one install dir, as a self-hosted runner or a
 shared volume would: set up Poetry with the engine (reusing the install), `poetry install`,
 `poetry version` (poetry-dynamic-versioning's tag), `poetry run python`. Nothing is written
@@ -72,10 +72,9 @@ def setup(
 
 
 def prepare(project: Path, root: Path, base: dict[str, str]) -> bool:
-    """poetry-dynamic-versioning rewrites pyproject.toml during every Poetry command; jobs sharing
-    the file would read each other's half-applied state. Stamp the version once, first."""
-    env, reused = setup("prepare", [], project, root, base)
-    sh("poetry", "dynamic-versioning", cwd=project, env=env)
+    """The first setup on the host builds Poetry; the jobs after it reuse the install. No
+    stamping step: poetry-dynamic-versioning writes no file during the jobs' commands."""
+    _, reused = setup("prepare", [], project, root, base)
     return reused
 
 
@@ -101,6 +100,7 @@ def main() -> int:
         base.setdefault("UV_CACHE_DIR", str(root / "uv-cache"))
         pythons = available_pythons(base)
         project = make_project(root)
+        pyproject = (project / "pyproject.toml").read_bytes()
         built_by_prepare = not prepare(project, root, base)
         print(f"demo: {len(pythons)} jobs on one shared project {project}", flush=True)
         with ThreadPoolExecutor(len(pythons)) as pool:
@@ -111,7 +111,9 @@ def main() -> int:
             print("| " + " | ".join(row.values()) + " |")
         leftover = (project / ".poetry").exists()
         print(f"shared project has a .poetry directory: {'yes (bad)' if leftover else 'no'}")
-        ok = not leftover and all(r["version"] == "1.2.3" for r in rows)
+        untouched = (project / "pyproject.toml").read_bytes() == pyproject
+        print(f"shared pyproject.toml byte-identical afterwards: {'yes' if untouched else 'no (bad)'}")
+        ok = untouched and not leftover and all(r["version"] == "1.2.3" for r in rows)
         ok = ok and built_by_prepare and all(r["install"] == "reused" for r in rows)
         print("demo: ok" if ok else "demo: FAILED")
         return 0 if ok else 1

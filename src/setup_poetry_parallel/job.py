@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel import interpreters, plugin_cache, process
+from setup_poetry_parallel import dynamic_versioning, interpreters, plugin_cache, process
 from setup_poetry_parallel.install import Install
 from setup_poetry_parallel.interpreters import Interpreter
 from setup_poetry_parallel.path_errors import preparing
@@ -64,6 +64,11 @@ def finish(
             for found in pythons:
                 _link(Path(job.pythons) / f"python{found.minor}", found.path)
         env = {**job_env(job), **STATIC_ENV}
+        env.update(
+            dynamic_versioning.env_for(
+                done.manifest.entry_points, settings.dynamic_versioning_no_io
+            )
+        )
         if not settings.project_plugins:
             # Read by our Poetry plugin: `poetry install` would otherwise install them itself.
             env[REFUSE_PROJECT_PLUGINS] = "1"

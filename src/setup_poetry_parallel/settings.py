@@ -119,6 +119,8 @@ class Settings:
     index: Index
     host: Host
     pause: Pause | None = None
+    # POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO as the user set it (None: unset): theirs wins.
+    dynamic_versioning_no_io: str | None = None
     # The environment handed to every program the engine starts; never read below here.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -225,6 +227,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         index=read_index(environ),
         host=read_host(environ),
         pause=_pause(environ),
+        dynamic_versioning_no_io=environ.get("POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO"),
         env=dict(environ),
     )
 
