@@ -112,7 +112,9 @@ def main() -> int:
         leftover = (project / ".poetry").exists()
         print(f"shared project has a .poetry directory: {'yes (bad)' if leftover else 'no'}")
         untouched = (project / "pyproject.toml").read_bytes() == pyproject
-        print(f"shared pyproject.toml byte-identical afterwards: {'yes' if untouched else 'no (bad)'}")
+        print(
+            f"shared pyproject.toml byte-identical afterwards: {'yes' if untouched else 'no (bad)'}"
+        )
         ok = untouched and not leftover and all(r["version"] == "1.2.3" for r in rows)
         ok = ok and built_by_prepare and all(r["install"] == "reused" for r in rows)
         print("demo: ok" if ok else "demo: FAILED")
