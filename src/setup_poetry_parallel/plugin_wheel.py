@@ -22,14 +22,26 @@ _EPOCH: Final = (1980, 1, 1, 0, 0, 0)
 
 
 def source() -> bytes:
-    return (
-        resources.files("setup_poetry_parallel") / "poetry_plugin" / f"{MODULE}.py"
-    ).read_bytes()
+    """The entry module's source (the one `ENTRY_POINTS` names)."""
+    return sources()[f"{MODULE}.py"]
+
+
+def sources() -> dict[str, bytes]:
+    """Every module of `poetry_plugin/` (top-level modules in the wheel), sorted by name."""
+    folder = resources.files("setup_poetry_parallel") / "poetry_plugin"
+    names = sorted(
+        entry.name for entry in folder.iterdir() if entry.name.endswith(".py") and entry.is_file()
+    )
+    return {name: (folder / name).read_bytes() for name in names}
 
 
 def version() -> str:
-    """The engine's version plus the plugin source's hash, so a changed plugin is a new install."""
-    return f"{__version__}+{hashlib.sha256(source()).hexdigest()[:12]}"
+    """The engine's version plus the plugin sources' hash, so a changed plugin is a new install."""
+    digest = hashlib.sha256()
+    for name, data in sources().items():
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
 def filename() -> str:
@@ -55,7 +67,7 @@ def files() -> dict[str, bytes]:
         "Root-Is-Purelib: true\nTag: py3-none-any\n"
     )
     content = {
-        f"{MODULE}.py": source(),
+        **sources(),
         f"{info}/METADATA": metadata.encode(),
         f"{info}/WHEEL": wheel.encode(),
         f"{info}/entry_points.txt": ENTRY_POINTS.encode(),

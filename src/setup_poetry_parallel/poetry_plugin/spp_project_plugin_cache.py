@@ -10,6 +10,10 @@ It also honours `SPP_REFUSE_PROJECT_PLUGINS=1` (exported when the action's `proj
 input is false): `poetry install` then installs none of the project's `requires-plugins`,
 which is code from the repository that would run inside Poetry (untrusted pull requests).
 
+It also protects every Poetry process against three of Poetry's own races inside one job
+(parallel uninstalls, files two packages share, the HTTP cache): see spp_poetry_races.py, and
+its switches SPP_PROTECT_UNINSTALL, SPP_PROTECT_SHARED_FILES and SPP_PROTECT_HTTP_CACHE.
+
 It runs inside Poetry's venv, so it must import on every Python Poetry supports (3.9+) and
 depend on nothing but Poetry. It is inert when the variables are unset and on Poetry < 2.
 """
@@ -88,3 +92,7 @@ class ProjectPluginCachePlugin(ApplicationPlugin):  # type: ignore[misc,valid-ty
     def activate(self, application):
         relocate(os.environ.get(VARIABLE))
         refuse(os.environ.get(REFUSE_VARIABLE))
+        # Imported here: the wheel ships it beside this module (plugin_wheel.py).
+        import spp_poetry_races
+
+        spp_poetry_races.protect(os.environ, _warn_once)
