@@ -16,6 +16,7 @@ BASE = InstallSpec(
     installer="uv",
     platform="linux-x86_64",
     plugin_wheel="1.0.0+abc",
+    dependencies="locked sha256:" + "a" * 64,
 )
 
 
@@ -36,6 +37,9 @@ def test_key_is_readable_and_stable() -> None:
         {"installer": "pip"},
         {"platform": "darwin-arm64"},
         {"plugin_wheel": "1.0.0+def"},
+        {"dependencies": "locked sha256:" + "b" * 64},  # the table file changed
+        {"dependencies": "release-date"},
+        {"dependencies": "latest"},
     ],
 )
 def test_everything_that_matters_changes_the_key(change: dict[str, object]) -> None:

@@ -4,6 +4,8 @@ PEP 503 page parser. Nothing here starts a program or reaches the network."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from setup_poetry_parallel import installer, job, process
+from setup_poetry_parallel import installer, job, poetry_deps, process, release_files
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.index_html import Anchors
 from setup_poetry_parallel.installer import Installer
@@ -26,7 +28,9 @@ VENV = VenvPaths(PurePosixPath("/install/key/builds/b1"), windows=False)
 UV = "/bin/uv"
 
 
-def spec(installer_name: str = "uv", requirements: tuple[str, ...] = ()) -> InstallSpec:
+def spec(
+    installer_name: str = "uv", requirements: tuple[str, ...] = (), dependencies: str = "latest"
+) -> InstallSpec:
     return InstallSpec(
         poetry_version="2.5.1",
         requirements=requirements,
@@ -35,6 +39,7 @@ def spec(installer_name: str = "uv", requirements: tuple[str, ...] = ()) -> Inst
         installer=installer_name,
         platform="linux-x86_64",
         plugin_wheel="1.0.0+abc",
+        dependencies=dependencies,
     )
 
 
@@ -155,6 +160,113 @@ def test_poetry_env_use_argv(calls: list[Call], tmp_path: Path) -> None:
     assert calls[-1].argv == [
         str(paths.poetry_shim), "env", "use", "--no-interaction", "/opt/py312/bin/python3.12"
     ]  # fmt: skip
+
+
+# --- Poetry's dependencies held to the locked table, or to the release's date --------------
+
+LOCKED = poetry_deps.choose("locked", "2.5.1")
+LOCK = str(poetry_deps.LOCKS / "poetry-2.5.1.txt")
+
+
+def test_locked_uv_checks_the_table_hashes_in_the_one_resolution(
+    calls: list[Call], tmp_path: Path
+) -> None:
+    venv = VenvPaths(tmp_path / "b1", windows=False)
+    chosen = spec("uv", (PDV,), LOCKED)
+    Installer(chosen, read_index({}), {}).install(venv, [*chosen.pinned, "/w/plugin.whl"])
+    assert [c.argv for c in calls] == [
+        [UV, "pip", "install", "--compile-bytecode", "--verify-hashes", "--constraint", LOCK,
+         "--python", str(venv.python), "poetry==2.5.1", PDV, "/w/plugin.whl"],
+    ]  # fmt: skip
+
+
+def test_locked_pip_installs_the_table_with_hashes_then_the_plugins_within_its_pins(
+    calls: list[Call], tmp_path: Path
+) -> None:
+    venv = VenvPaths(tmp_path / "b1", windows=False)
+    (tmp_path / "b1").mkdir()
+    chosen = spec("pip", (PDV,), LOCKED)
+    Installer(chosen, read_index({}), {}).install(venv, [*chosen.pinned, "/w/plugin.whl"])
+    pins = tmp_path / "b1" / "spp-poetry-pins.txt"
+    pip = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check"]
+    assert [c.argv for c in calls] == [
+        [*pip, "--require-hashes", "-r", LOCK],
+        [*pip, "--constraint", str(pins), "poetry==2.5.1", PDV, "/w/plugin.whl"],
+    ]
+    assert pins.read_text() == poetry_deps.pins(Path(LOCK).read_text())
+
+
+def test_release_missing_from_the_table_is_pinned_as_of_its_upload(
+    calls: list[Call], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uploaded = datetime.datetime(2026, 8, 29, 19, 18, 37, 398274, tzinfo=datetime.UTC)
+    monkeypatch.setattr(
+        release_files, "read", lambda *_: release_files.ReleaseFiles(uploaded, ">=3.10")
+    )
+    venv = VenvPaths(tmp_path / "b1", windows=False)
+    (tmp_path / "b1").mkdir()
+    chosen = dataclasses.replace(spec("uv", (PDV,), "release-date"), poetry_version="2.4.2")
+    Installer(chosen, read_index({}), {}).install(venv, [*chosen.pinned, "/w/plugin.whl"])
+    request, pins = tmp_path / "b1" / "spp-poetry.in", tmp_path / "b1" / "spp-poetry-pins.txt"
+    assert [c.argv for c in calls] == [
+        [UV, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python",
+         str(venv.python), "--exclude-newer", "2026-08-29T19:19:37Z", str(request), "-o", str(pins)],
+        [UV, "pip", "install", "--compile-bytecode", "--constraint", str(pins), "--python",
+         str(venv.python), "poetry==2.4.2", PDV, "/w/plugin.whl"],
+    ]  # fmt: skip
+    assert request.read_text() == "poetry==2.4.2\n"
+
+
+def test_release_without_an_upload_time_falls_back_to_the_newest(
+    calls: list[Call], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(release_files, "read", lambda *_: release_files.ReleaseFiles(None, None))
+    venv = VenvPaths(tmp_path / "b1", windows=False)
+    chosen = spec("uv", (), "release-date")
+    Installer(chosen, read_index({}), {}).install(venv, list(chosen.pinned))
+    assert calls[-1].argv == [
+        UV, "pip", "install", "--compile-bytecode", "--python", str(venv.python), "poetry==2.5.1"
+    ]  # fmt: skip
+
+
+def test_pins_are_the_table_without_hashes() -> None:
+    lock = Path(LOCK).read_text()
+    pins = poetry_deps.pins(lock).splitlines()
+    assert len(pins) == len(re.findall(r"^\S+==", lock, re.MULTILINE)) == 65
+    assert "poetry==2.5.1" in pins
+    assert "colorama==0.4.6 ; os_name == 'nt'" in pins  # markers kept: pip evaluates them
+    assert not [p for p in pins if "hash" in p or p.startswith("#")]
+
+
+LOCK_CLASSIFIED = [
+    ("uv-hash-mismatch.txt", "uv", (), SetupError, r"^crashtest 0\.4\.1 from the index \S+ does not match the sha256 locked for Poetry 2\.5\.1 \(poetry-2\.5\.1\.txt\)", None),
+    ("pip-hash-mismatch.txt", "pip", (), SetupError, r"^crashtest 0\.4\.1 from the index \S+ does not match the sha256 locked for Poetry 2\.5\.1", None),
+    ("uv-locked-conflict.txt", "uv", ("dulwich<1",), InputError, r"^no release satisfies 'dulwich<1' together with poetry==2\.5\.1 and its locked dependencies \(poetry-2\.5\.1\.txt\) .*because you require dulwich<1 and dulwich==1\.2\.21.*or set poetry-dependencies: latest$", "dulwich<1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("output", "installer_name", "requirements", "kind", "says", "plugin"),
+    LOCK_CLASSIFIED,
+    ids=[c[0] for c in LOCK_CLASSIFIED],
+)
+def test_locked_install_failures_classified(
+    output: str,
+    installer_name: str,
+    requirements: tuple[str, ...],
+    kind: type[SetupError],
+    says: str,
+    plugin: str | None,
+) -> None:
+    text = (OUTPUTS / output).read_text()
+    raw = SetupError("installing Poetry and plugins failed (exit 1): uv pip install", details=text)
+    chosen = spec(installer_name, requirements, LOCKED)
+    found = installer_error(raw, chosen, VENV, "https://pypi.org/simple")
+    assert type(found) is kind
+    assert re.search(says, found.message, re.IGNORECASE), found.message
+    assert "\n" not in found.message
+    assert found.plugin == plugin
+    assert found.exit_code == (2 if kind is InputError else 1)
 
 
 # --- the classifier on what uv and pip really print ---------------------------------------

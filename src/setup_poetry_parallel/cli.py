@@ -56,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
         help="false: do not install the project's requires-plugins",
     )
     p.add_argument(
+        "--poetry-dependencies",
+        default="locked",
+        help="locked (default): Poetry's dependencies from the hash-checked table; latest: afresh",
+    )
+    p.add_argument(
         "--format", default="", choices=["", *FORMATS], help="github on a runner, else sh"
     )
     p.add_argument(
@@ -91,6 +96,7 @@ def raw_inputs(args: argparse.Namespace, environ: Mapping[str, str]) -> RawInput
         lock_timeout=args.lock_timeout,
         project_plugins=args.project_plugins,
         output_format=args.format,
+        poetry_dependencies=args.poetry_dependencies,
     )
 
 

@@ -1,22 +1,39 @@
 """Running uv or pip: Poetry's venv, the install into it, and the check that it loads.
 
+Poetry's own dependencies are held to the set poetry_deps.py chose, as constraints, so that
+the project's plugins resolve together with them in the same run:
+
+- locked, uv: the table file is the constraints file. uv checks the sha256 of every file of a
+  package the constraints name (`--verify-hashes`) and lets the plugins' other dependencies
+  through unhashed: one resolution, Poetry's whole set verified.
+- locked, pip: pip checks hashes only when every requirement has one (a hashed constraint
+  turns that on for the plugins too), so it installs the table first with `--require-hashes`,
+  then the plugins with the table's pins (no hashes) as constraints, which keep that set.
+- release-date: uv resolves Poetry alone for this interpreter as of the release's upload
+  time; those pins are the constraints (written into the build, for the record).
+- latest: no constraints.
+
 Every failure goes through installer_errors.py, which turns the tool's output into one line
 that names the index, the package or the plugin.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel import process
+from setup_poetry_parallel import poetry_deps, process, release_files
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.installer_errors import installer_error
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.paths import VenvPaths
 from setup_poetry_parallel.settings import Index
+
+log = logging.getLogger(__name__)
 
 # Loads every Poetry plugin entry point, as Poetry would at start-up, and reports what is there
 # plus, for the cheap health check, one module file and the metadata of every distribution.
@@ -62,13 +79,57 @@ class Installer:
             )
 
     def install(self, venv: VenvPaths, requirements: Sequence[str]) -> None:
+        constraints = self._constraints(venv)
         if self.spec.installer == "uv":
             # Compiled once here, or every Poetry start compiles ~1,400 modules again where jobs
             # cannot write to the install (or run with PYTHONDONTWRITEBYTECODE): 0.6 s -> 2 s.
-            argv = [_uv(), "pip", "install", "--compile-bytecode", "--python", str(venv.python)]
+            argv = [_uv(), "pip", "install", "--compile-bytecode", *constraints]
+            argv += ["--python", str(venv.python)]
         else:
             argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check"]
+            if lock := self._lock():
+                self._run([*argv, "--require-hashes", "-r", str(lock)], venv, "installing Poetry")
+            argv += constraints
         self._run([*argv, *requirements], venv, "installing Poetry and plugins")
+
+    def _lock(self) -> Path | None:
+        if poetry_deps.kind(self.spec.dependencies) != "locked":
+            return None
+        return poetry_deps.lock_path(self.spec.poetry_version)
+
+    def _constraints(self, venv: VenvPaths) -> list[str]:
+        """Arguments that hold Poetry's dependencies to the chosen set (see the docstring)."""
+        if lock := self._lock():
+            if self.spec.installer == "uv":
+                return ["--verify-hashes", "--constraint", str(lock)]
+            pins = poetry_deps.pins(lock.read_text(encoding="utf-8"))
+            return ["--constraint", str(_write(venv, "spp-poetry-pins.txt", pins))]
+        if poetry_deps.kind(self.spec.dependencies) == "release-date":
+            pinned = self._as_of_release(venv)
+            return ["--constraint", str(pinned)] if pinned else []
+        return []
+
+    def _as_of_release(self, venv: VenvPaths) -> Path | None:
+        """Poetry resolved alone, for this interpreter, as the index had it at the release."""
+        version = self.spec.poetry_version
+        uploaded = release_files.read("poetry", version, self.index).uploaded
+        if uploaded is None:
+            log.warning(
+                "the index %s gives no upload time for Poetry %s: installing its newest"
+                " dependencies instead",
+                self.index.url,
+                version,
+            )
+            return None
+        # A minute later: the release's own files, uploaded one after the other, are all in.
+        when = (uploaded + datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        log.info("Poetry %s's dependencies as of %s (its release)", version, when)
+        request = _write(venv, "spp-poetry.in", f"poetry=={version}\n")
+        pinned = Path(venv.root) / "spp-poetry-pins.txt"
+        argv = [_uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
+        argv += ["--python", str(venv.python), "--exclude-newer", when]
+        self._run([*argv, str(request), "-o", str(pinned)], venv, "resolving Poetry's dependencies")
+        return pinned
 
     def verify(self, venv: VenvPaths) -> dict[str, Any]:
         """Load every plugin as Poetry would; what is there, for the manifest."""
@@ -89,6 +150,12 @@ class Installer:
             process.run(argv, env=self.env, cwd=Path(venv.root).parent.parent, what=what)
         except SetupError as exc:
             raise installer_error(exc, self.spec, venv, self.index.url) from None
+
+
+def _write(venv: VenvPaths, name: str, text: str) -> Path:
+    path = Path(venv.root) / name
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _uv() -> str:

@@ -10,6 +10,7 @@ import errno
 import re
 from pathlib import Path
 
+from setup_poetry_parallel import poetry_deps
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.path_errors import path_error
@@ -20,7 +21,13 @@ def installer_error(exc: SetupError, spec: InstallSpec, venv: VenvPaths, index: 
     """Turn uv's or pip's output into one line that names the index, package or plugin."""
     text = exc.details
     install_dir = Path(venv.root).parent.parent.parent
-    for classify in (_disk_problem, _python_problem, _index_problem, _resolution_problem):
+    for classify in (
+        _disk_problem,
+        _python_problem,
+        _hash_problem,
+        _index_problem,
+        _resolution_problem,
+    ):
         if found := classify(text, spec, index, install_dir):
             found.details = text
             return found
@@ -51,6 +58,27 @@ def _python_problem(
         f" poetry=={spec.poetry_version}{f' (it needs Python {needs})' if needs else ''}:"
         " set poetry-python to a newer interpreter, or leave it empty",
         input="poetry-python",
+    )
+
+
+def _hash_problem(text: str, spec: InstallSpec, index: str, install_dir: Path) -> SetupError | None:
+    """A downloaded file whose sha256 is not the locked one (or not the index's own)."""
+    uv = re.search(r"Hash mismatch for `([^`=]+)==([^`]+)`", text)
+    pip = "DO NOT MATCH THE HASHES" in text and re.search(r"^\s+(\S+)==(\S+) from ", text, re.M)
+    found = uv or pip
+    if not found:
+        return None
+    name, version = found.group(1), found.group(2)
+    if poetry_deps.kind(spec.dependencies) == "locked":
+        return SetupError(
+            f"{name} {version} from the index {index} does not match the sha256 locked for"
+            f" Poetry {spec.poetry_version} ({poetry_deps.lock_name(spec.poetry_version)}):"
+            " the index served another file; check the index or proxy, and report it if it is"
+            " the public one"
+        )
+    return SetupError(
+        f"{name} {version} from the index {index} does not match the sha256 the index lists:"
+        " retry later, or check the index or proxy"
     )
 
 
@@ -106,10 +134,13 @@ def _resolution_problem(
         )
     if "No solution found" in text or "ResolutionImpossible" in text or missing:
         plugins = [r for r in spec.requirements if _mentions(text, r)] or list(spec.requirements)
+        locked = poetry_deps.kind(spec.dependencies) == "locked"
+        with_lock = f" and its locked dependencies ({poetry_deps.lock_name(spec.poetry_version)})"
         return InputError(
             f"no release satisfies {', '.join(repr(p) for p in plugins) or 'the plugins'} together"
-            f" with poetry=={spec.poetry_version} on {index} ({_last_cause(text)}): relax the"
-            " plugin constraint or pin another poetry-version",
+            f" with poetry=={spec.poetry_version}{with_lock if locked else ''} on {index}"
+            f" ({_last_cause(text)}): relax the plugin constraint or pin another poetry-version"
+            f"{', or set poetry-dependencies: latest' if locked else ''}",
             plugin=plugins[0] if len(plugins) == 1 else None,
         )
     return None

@@ -18,6 +18,9 @@ class InstallSpec:
     installer: str
     platform: str  # sys.platform + machine: a venv is not portable across them
     plugin_wheel: str  # our cache plugin's version (source hash)
+    # Poetry's own dependencies (poetry_deps.choose): "locked sha256:<the table file's digest>",
+    # "release-date" or "latest". A changed table is a new install.
+    dependencies: str
 
     @property
     def pinned(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from setup_poetry_parallel import interpreters, plugin_wheel, poetry_request, versions
+from setup_poetry_parallel import interpreters, plugin_wheel, poetry_deps, poetry_request, versions
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.key import InstallSpec, install_key, merge_requirements
 from setup_poetry_parallel.path_errors import preparing
@@ -59,6 +59,7 @@ def make(settings: Settings) -> Plan:
         installer=settings.installer,
         platform=f"{sys.platform}-{platform.machine()}",
         plugin_wheel=plugin_wheel.version(),
+        dependencies=poetry_deps.choose(settings.poetry_dependencies, poetry_version),
     )
     return Plan(spec, install_key(spec), project)
 

@@ -23,6 +23,7 @@ from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
 
 Installer = Literal["uv", "pip"]
+PoetryDependencies = Literal["locked", "latest"]
 OutputFormat = Literal["github", "sh", "dotenv", "json"]
 
 FORMATS: Final = ("github", "sh", "dotenv", "json")
@@ -32,6 +33,7 @@ INDEX_VARIABLES: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")  
 HTTP_TIMEOUT: Final = 30.0  # uv's default UV_HTTP_TIMEOUT
 HTTP_RETRIES: Final = 3  # uv's default UV_HTTP_RETRIES
 INSTALLERS: Final = ("auto", "uv", "pip")
+POETRY_DEPENDENCIES: Final = ("locked", "latest")  # poetry_deps.py: the table, or afresh
 DEFAULT_LOCK_TIMEOUT: Final = 900.0
 TRUE_WORDS: Final = ("true", "True", "TRUE")
 FALSE_WORDS: Final = ("false", "False", "FALSE")
@@ -58,6 +60,7 @@ class RawInputs:
     lock_timeout: str = ""
     project_plugins: str = "true"
     output_format: str = ""
+    poetry_dependencies: str = "locked"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class Settings:
     index: Index
     host: Host
     pause: Pause | None = None
+    poetry_dependencies: PoetryDependencies = "locked"
     # POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO as the user set it (None: unset): theirs wins.
     dynamic_versioning_no_io: str | None = None
     # The environment handed to every program the engine starts; never read below here.
@@ -154,6 +158,7 @@ def inputs_from_env(environ: Mapping[str, str]) -> RawInputs:
         installer=get("INSTALLER", "auto") or "auto",
         lock_timeout=get("LOCK_TIMEOUT"),
         project_plugins=get("PROJECT_PLUGINS", "true") or "true",
+        poetry_dependencies=get("POETRY_DEPENDENCIES", "locked") or "locked",
     )
 
 
@@ -227,6 +232,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         index=read_index(environ),
         host=read_host(environ),
         pause=_pause(environ),
+        poetry_dependencies=_poetry_dependencies(raw.poetry_dependencies),
         dynamic_versioning_no_io=environ.get("POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO"),
         env=dict(environ),
     )
@@ -314,6 +320,17 @@ def _installer(text: str) -> Installer:
     if text not in INSTALLERS:
         raise InputError(f"installer {text!r} is unknown: use auto, uv or pip", input="installer")
     return "pip" if text == "pip" else "uv"
+
+
+def _poetry_dependencies(text: str) -> PoetryDependencies:
+    if text == "latest":
+        return "latest"
+    if text == "locked" or not text:
+        return "locked"
+    raise InputError(
+        f"poetry-dependencies {text!r} is unknown: use locked (the hash-checked table) or latest",
+        input="poetry-dependencies",
+    )
 
 
 def _lock_timeout(text: str) -> float:
