@@ -59,6 +59,7 @@ def test_plan_names_the_os_and_the_install_path(plan, tmp_path: Path) -> None:  
         ("--installer", "pip"),
         ("--poetry-python", "3.12"),
         ("--project-plugins", "false"),
+        ("--poetry-dependencies", "latest"),
     ],
 )
 def test_key_changes_with_what_is_installed(plan, argv: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
@@ -74,6 +75,7 @@ def test_key_changes_with_what_is_installed(plan, argv: tuple[str, ...]) -> None
         ("--job-id", "another-job"),
         ("--state-dir", "/elsewhere"),
         ("--lock-timeout", "5"),
+        ("--poetry-dependencies", "locked"),  # the default
     ],
 )
 def test_key_is_stable_otherwise(plan, argv: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
@@ -102,6 +104,7 @@ def test_plan_step_gets_every_input_the_key_depends_on() -> None:
         "INPUT_POETRY_PYTHON",
         "INPUT_INSTALLER",
         "INPUT_PROJECT_PLUGINS",
+        "INPUT_POETRY_DEPENDENCIES",  # the table's digest is in the key
     }
     assert key_inputs <= set(plan_env)
     assert {name: setup_env[name] for name in plan_env} == plan_env
