@@ -26,6 +26,7 @@ import pytest
 
 from setup_poetry_parallel import cleanup, installer_errors, locking
 from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.paths import InstallPaths
 from tests.engine_cli import argv
 from tests.mounts import tmpfs
 from tests.projects import PLUGIN, make_project
@@ -64,6 +65,10 @@ def outputs(result: dict[str, object]) -> dict[str, str]:
 def kill_group(proc: subprocess.Popen[str]) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
+
+
+def install_paths_of(key: Path) -> InstallPaths:
+    return InstallPaths(key, windows=False)
 
 
 def key_dir(install_dir: Path) -> Path:
@@ -148,8 +153,10 @@ def test_sigkill_at_any_point_leaves_nothing_that_blocks_or_is_reused(
         kill_group(victim)
     KILL_POINTS_TRIED.append(point)
     key = key_dir(install_dir)
-    left = sorted((key / "builds").iterdir())
+    left = sorted(p for p in (key / "builds").iterdir() if not p.name.startswith("."))
     assert len(left) == 1, left  # the killed build: an empty dir at "venv", then half a venv
+    owner = cleanup.owner_file(install_paths_of(key), left[0].name)
+    assert owner.is_file(), "a build in the making names its owner"
     assert not (key / "current.json").exists(), "a killed build was published"
 
     # No cleanup by hand: the next setup takes the lock at once (a lock left held would fail it
@@ -158,6 +165,7 @@ def test_sigkill_at_any_point_leaves_nothing_that_blocks_or_is_reused(
     assert outputs(after)["reused"] == "false", "a half-built venv was reused"
     assert all(p.name not in outputs(after)["poetry-venv"] for p in left)
     assert not [p for p in left if p.exists()], "the killed build was not removed"
+    assert not owner.exists()
     assert poetry_version(after, project) == "Poetry (version 2.5.1)"
 
 
@@ -178,7 +186,6 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
         venv.glob("lib/python3*/site-packages/dulwich-*.dist-info/METADATA")
     ).unlink(),
     "the venv is gone": lambda venv: subprocess.run(["rm", "-rf", str(venv)], check=True),
-    "current.json is garbage": lambda venv: (venv.parent.parent / "current.json").write_text("{"),
 }
 
 
@@ -197,10 +204,23 @@ def test_damaged_installs_are_detected_and_replaced_by_new_builds(
         assert venv not in seen, f"{what}: rebuilt in place instead of a new build"
         seen.add(venv)
         assert poetry_version(result, project) == "Poetry (version 2.5.1)", what
-        if old.exists() and what != "current.json is garbage":
+        if old.exists():
             assert (old / cleanup.SUPERSEDED).is_file(), f"{what}: old build not marked"
     again = finish(start(setup_argv(project, install_dir, state, "healthy")))
     assert outputs(again)["reused"] == "true"
+
+
+def test_a_damaged_current_json_is_rewritten_not_rebuilt(project: Path, tmp_path: Path) -> None:
+    """current.json is only the fast path: the published generation still names an intact
+    build, so a garbage current.json costs the lock, not a new build, and is written again."""
+    install_dir, state = tmp_path / "install", tmp_path / "state"
+    first = finish(start(setup_argv(project, install_dir, state, "first")))
+    current = key_dir(install_dir) / "current.json"
+    current.write_text("{")
+    again = finish(start(setup_argv(project, install_dir, state, "after-damage")))
+    assert outputs(again)["reused"] == "true"
+    assert outputs(again)["poetry-venv"] == outputs(first)["poetry-venv"]
+    assert json.loads(current.read_text())["generation"] == 1
 
 
 def test_a_reader_never_gets_a_build_in_progress(project: Path, tmp_path: Path) -> None:

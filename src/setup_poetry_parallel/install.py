@@ -1,26 +1,43 @@
 """Poetry, the plugins and our cache plugin, installed once per key and shared by every job.
 
 Check without the lock, take the lock, check again, build into a fresh `builds/<id>`,
-verify, then publish `current.json` last with `os.replace`. Whoever loses the race waits
-and reuses. A build that fails or is killed leaves a directory that nothing points at (the
-next cold setup removes it: cleanup.py); a published build that fails the health check is
-replaced by a new build, never rebuilt in place, so a job still running the old one keeps
-working.
+verify, then publish: the next generation's name (generations.py) and then `current.json`.
+Whoever loses the race waits and reuses. A build that fails or is killed leaves a directory
+that nothing points at; cleanup.py removes it once its owner is known to be gone. A published
+build that fails the health check is replaced by a new build, never rebuilt in place, so a job
+still running the old one keeps working.
+
+On a shared volume the lock may not exclude other hosts (sshfs) and a read may be stale
+(GlusterFS): under the lock the generations decide, not `current.json`, and a build is
+published only if no other setup published one while it was being made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any
 
-from setup_poetry_parallel import atomic, cleanup, plugin_wheel, trust, versions
+from setup_poetry_parallel import (
+    atomic,
+    cleanup,
+    generations,
+    owners,
+    plugin_wheel,
+    trust,
+    versions,
+    volume,
+)
+from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.generations import BUILD_ID, Published
 from setup_poetry_parallel.installer import Installer
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.locking import hold
@@ -30,8 +47,6 @@ from setup_poetry_parallel.paths import InstallPaths, VenvPaths
 from setup_poetry_parallel.settings import Pause, Settings
 
 log = logging.getLogger(__name__)
-
-_BUILD_ID: Final = re.compile(r"^\d{8}T\d{6}-\d+-[0-9a-f]{6}$")
 
 
 @dataclass(frozen=True)
@@ -47,29 +62,55 @@ def ensure(spec: InstallSpec, paths: InstallPaths, settings: Settings) -> Instal
             return ready
         make_dirs(paths)
         with hold(Path(paths.lock), timeout=settings.lock_timeout, what="the Poetry install"):
-            if ready := find_ready(paths):
-                log.info("another job finished the install while this one waited: reusing it")
+            newest = generations.latest(paths, _hint(paths))
+            if newest and (ready := healthy(paths, newest.build)):
+                log.info(
+                    "another job published the install (generation %s): reusing it", newest.number
+                )
+                _point_current_at(paths, newest, ready.manifest)
                 return ready
             # Only the job that builds asks the index: in a burst the others are waiting here,
             # and eight HTTPS requests (and requests imports) on two cores slow the builder.
             versions.check_release(spec.poetry_version, settings.index)
-            cleanup.collect(paths, current_build(paths))
-            return _build(spec, paths, settings)
+            cleanup.collect(paths, newest)
+            return _build(spec, paths, settings, newest)
 
 
 def find_ready(paths: InstallPaths) -> Install | None:
-    """The published build, if it exists and passes a cheap health check (stats only)."""
+    """The fast path, without the lock: `current.json`, if it names a build that is not
+    superseded and passes a cheap health check (stats only). Any doubt (a stale or torn read
+    included) sends the setup to the lock, where the generations decide."""
     data = trust.read_json(Path(paths.current))
     if data is None:
         return None
     trust.check_dir(Path(paths.root))
-    manifest = Manifest.from_data(data)
-    if manifest is None or not _BUILD_ID.match(manifest.build):
-        log.warning("%s names no valid build: rebuilding", paths.current)
+    build = data.get("build")
+    if not isinstance(build, str) or not BUILD_ID.match(build):
+        log.warning("%s names no valid build: asking the published generations", paths.current)
         return None
-    venv = paths.build(manifest.build)
+    if volume.exists(Path(paths.build(build).root) / cleanup.SUPERSEDED):
+        return None  # a stale read of current.json (another host replaced it a moment ago)
+    return _checked(paths, build, Manifest.from_data(data))
+
+
+def healthy(paths: InstallPaths, build: str) -> Install | None:
+    """Build `build` from its own manifest (written once, never replaced), if it is intact."""
+    root = Path(paths.build(build).root)
+    if not volume.exists(root):
+        log.warning("the published build %s is gone: building a new one", root)
+        return None
+    data = volume.read_parsed(root / "manifest.json", trust.parse_json, missing_is_transient=True)
+    return _checked(paths, build, Manifest.from_data(data) if data else None)
+
+
+def _checked(paths: InstallPaths, build: str, manifest: Manifest | None) -> Install | None:
+    if manifest is None or manifest.build != build:
+        log.warning("the manifest of build %s is unreadable: building a new one", build)
+        return None
+    venv = paths.build(build)
     checks: list[object] = [venv.python, venv.poetry, *manifest.files]
-    missing = [str(f) for f in checks if not os.path.exists(str(f))]
+    # volume.exists: a moment's ESTALE on a shared volume is not a damaged install.
+    missing = [str(f) for f in checks if not volume.exists(Path(str(f)))]
     if missing:
         log.warning(
             "the Poetry install at %s is damaged (%s is gone): building a new one",
@@ -80,55 +121,119 @@ def find_ready(paths: InstallPaths) -> Install | None:
     return Install(venv, manifest, reused=True)
 
 
+def _hint(paths: InstallPaths) -> int:
+    number = (trust.read_json(Path(paths.current)) or {}).get("generation")
+    return number if isinstance(number, int) and number > 0 else 0
+
+
 def current_build(paths: InstallPaths) -> str | None:
     build = (trust.read_json(Path(paths.current)) or {}).get("build")
-    return build if isinstance(build, str) and _BUILD_ID.match(build) else None
+    return build if isinstance(build, str) and BUILD_ID.match(build) else None
+
+
+def _point_current_at(paths: InstallPaths, newest: Published, manifest: Manifest) -> None:
+    """Under the lock: a `current.json` left behind (its publisher died after the generation,
+    or it was damaged) is written again, so the next jobs take the fast path."""
+    if _hint(paths) != newest.number or current_build(paths) != newest.build:
+        _write_current(paths, newest.number, manifest)
+
+
+def _write_current(paths: InstallPaths, number: int, manifest: Manifest) -> None:
+    data: dict[str, Any] = {**asdict(manifest), "generation": number}
+    atomic.replace(Path(paths.current), json.dumps(data, indent=2), fsync=True)
 
 
 def make_dirs(paths: InstallPaths) -> None:
-    for directory in (Path(paths.root), Path(paths.builds)):
+    for directory in (Path(paths.root), Path(paths.builds), generations.directory(paths)):
         directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         trust.check_dir(directory)
 
 
-def _build(spec: InstallSpec, paths: InstallPaths, settings: Settings) -> Install:
+def _build(
+    spec: InstallSpec, paths: InstallPaths, settings: Settings, seen: Published | None
+) -> Install:
     build_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
     venv = paths.build(build_id)
     root = Path(venv.root)
     installer = Installer(spec, settings.index, settings.env)
     log.info("installing %s into %s", ", ".join(spec.pinned), root)
     try:
+        # The owner first: a collector never sees this build without one (cleanup.abandoned).
+        owner = cleanup.owner_file(paths, build_id)
+        atomic.create_new(owner, json.dumps(owners.identity()), fsync=True)
         root.mkdir(mode=0o755)
-        _pause_for_tests("venv", settings.pause)
-        installer.create_venv(venv)
-        # Kept in the build: Poetry reads the wheel's recorded path when it resolves project
-        # plugins against its own environment, and fails if the file is gone.
-        wheel = plugin_wheel.write(root / "spp-wheel")
-        _pause_for_tests("install", settings.pause)
-        installer.install(venv, [*spec.pinned, str(wheel)])
-        _pause_for_tests("verify", settings.pause)
-        found = installer.verify(venv)
-        trust.restrict_permissions(root)
-        manifest = Manifest(
-            build=build_id,
-            poetry_version=spec.poetry_version,
-            requirements=spec.requirements,
-            entry_points=tuple(found["entry_points"]),
-            files=tuple(found["files"]),
-            python_sys_version=found["sys_version"],
-            python=spec.python,
-            installer=spec.installer,
-            built_at=time.time(),
-        )
-        atomic.replace(root / "manifest.json", manifest.to_json(), fsync=True)
-        _pause_for_tests("publish", settings.pause)
-        cleanup.mark_superseded(paths, current_build(paths))
-        # Published: from here on jobs reuse it. Readers see the old file or the new one.
-        atomic.replace(Path(paths.current), manifest.to_json(), fsync=True)
+        with owners.heartbeat(owner) as collected:
+            _pause_for_tests("venv", settings.pause)
+            installer.create_venv(venv)
+            # Kept in the build: Poetry reads the wheel's recorded path when it resolves project
+            # plugins against its own environment, and fails if the file is gone.
+            wheel = plugin_wheel.write(root / "spp-wheel")
+            _pause_for_tests("install", settings.pause)
+            installer.install(venv, [*spec.pinned, str(wheel)])
+            _pause_for_tests("verify", settings.pause)
+            found = installer.verify(venv)
+            trust.restrict_permissions(root)
+            manifest = Manifest(
+                build=build_id,
+                poetry_version=spec.poetry_version,
+                requirements=spec.requirements,
+                entry_points=tuple(found["entry_points"]),
+                files=tuple(found["files"]),
+                python_sys_version=found["sys_version"],
+                python=spec.python,
+                installer=spec.installer,
+                built_at=time.time(),
+            )
+            atomic.replace(root / "manifest.json", manifest.to_json(), fsync=True)
+            _pause_for_tests("publish", settings.pause)
+            done = _publish(paths, seen, Install(venv, manifest, reused=False), collected.is_set)
+        if done.venv != venv:
+            _discard(root)  # another setup published first: nobody ever saw this build
     except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
+        _discard(root)
         raise
-    return Install(venv, manifest, reused=False)
+    finally:
+        with contextlib.suppress(OSError):
+            cleanup.owner_file(paths, build_id).unlink()
+    return done
+
+
+def _publish(
+    paths: InstallPaths, seen: Published | None, mine: Install, collected: Callable[[], bool]
+) -> Install:
+    """The next generation, unless another setup published one while this one built (the
+    lock did not keep it out): then its build is used and this one discarded."""
+    number = seen.number if seen else 0
+    while True:
+        newest = generations.latest(paths, number)
+        if newest and newest.number > number:
+            if theirs := healthy(paths, newest.build):
+                log.warning(
+                    "another setup published build %s while this one built (the lock did not"
+                    " exclude it): using that build, discarding %s",
+                    newest.build,
+                    mine.venv.root,
+                )
+                return theirs
+            number = newest.number  # theirs is damaged: publish after it
+        if collected():
+            raise SetupError(
+                f"the build {mine.venv.root} was collected as abandoned while it was being made"
+                " (was this host cut off from the volume?): run the setup again"
+            )
+        if generations.publish(paths, number + 1, mine.manifest.build):
+            break
+    log.info("published build %s as generation %s", mine.manifest.build, number + 1)
+    previous = {seen.build if seen else "", current_build(paths) or ""}
+    for old in sorted(previous - {"", mine.manifest.build}):
+        cleanup.mark_superseded(paths, old)
+    # Published: from here on jobs reuse it. Readers see the old file or the new one.
+    _write_current(paths, number + 1, mine.manifest)
+    return mine
+
+
+def _discard(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _pause_for_tests(point: str, pause: Pause | None) -> None:

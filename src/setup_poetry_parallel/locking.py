@@ -3,10 +3,15 @@
 The lock is a sidecar file, never the install itself. On POSIX it is `flock`ed: the kernel
 frees it when the holder dies, however it dies (SIGKILL included), so a dead holder never
 blocks anyone. Where `flock` is refused (some NFS mounts answer ENOLCK or EOPNOTSUPP) the
-lock falls back to a file created with O_EXCL that names its holder (host, pid, token) and
-is kept fresh by a heartbeat; it is broken when its holder is a dead process of this host,
-or when a waiter has watched it go without a heartbeat for `stale_after` seconds (measured
-on the waiter's own clock, so clock skew between hosts does not matter).
+lock falls back to a lock file created with O_EXCL semantics that names its holder (host,
+boot, pid namespace, pid, token) and is kept fresh by a heartbeat. Where `flock` is granted
+but is not known to reach other hosts (sshfs keeps it in the local kernel, without an error:
+filesystems.py), the lock file is taken as well. The log says which lock was used and why.
+
+The lock file is broken when its holder is a dead process of this pid space, or when a
+waiter has watched it go without a heartbeat for `stale_after` seconds on its own monotonic
+clock (clock skew between hosts cannot matter), or for three heartbeats when the volume's own
+timestamps already show it silent for longer than `stale_after` (a holder long dead).
 
 On Windows `filelock` takes the lock (LockFileEx, also released by the OS on death).
 Lock and holder files are opened with O_NOFOLLOW and written through fresh temp names,
@@ -21,20 +26,20 @@ import json
 import logging
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from setup_poetry_parallel import atomic
+from setup_poetry_parallel import atomic, filesystems, owners, trust, volume
 from setup_poetry_parallel.errors import SetupError
 
 log = logging.getLogger(__name__)
 
 REPORT_EVERY: Final = 5.0  # seconds between "waiting for ..." lines
-HEARTBEAT: Final = 5.0  # fallback lock: seconds between the holder's touches
+HEARTBEAT: Final = owners.HEARTBEAT  # fallback lock: seconds between the holder's touches
+CONFIRM_BEATS: Final = 3  # beats a lock file silent by the volume's clock is watched
 STALE_AFTER: Final = 60.0  # fallback lock: no heartbeat seen for this long means stale
 _POLL: Final = 0.1
 _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
@@ -65,21 +70,40 @@ def hold(
         with _windows_lock(lock, waiter):
             yield
         return
+    reach = filesystems.lock_reach(lock.parent)
+    with _flocked(lock, waiter) as flocked:
+        if flocked and not reach.needs_lock_file:
+            log.info("lock: flock on %s, on %s", lock, reach)
+            yield
+            return
+        if flocked:
+            log.warning("lock: flock and the lock file %s, on %s", fallback_file(lock), reach)
+        else:
+            log.warning(
+                "lock: the lock file %s with stale detection: %s refuses flock",
+                fallback_file(lock),
+                reach,
+            )
+        with exclusive(fallback_file(lock), waiter, stale_after=stale_after):
+            yield
+
+
+@contextlib.contextmanager
+def _flocked(lock: Path, waiter: _Waiter) -> Iterator[bool]:
+    """Yields True holding the flock of `lock`, False if the filesystem has no flock."""
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o644)
     try:
-        if _flock(fd, waiter):
-            try:
-                _write_holder(lock)
-                yield
-            finally:
-                _clear_holder(lock)
-                _unlock(fd)
+        if not _flock(fd, waiter):
+            yield False
             return
+        try:
+            _write_holder(lock)
+            yield True
+        finally:
+            _clear_holder(lock)
+            _unlock(fd)
     finally:
         os.close(fd)
-    log.warning("%s does not support flock: using a lock file with stale detection", lock.parent)
-    with exclusive(fallback_file(lock), waiter, stale_after=stale_after):
-        yield
 
 
 def refuse_symlink(path: Path) -> None:
@@ -154,7 +178,7 @@ def _windows_lock(lock: Path, waiter: _Waiter) -> Iterator[None]:  # pragma: no 
 
 
 def _me(token: str = "") -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "token": token}
+    return {**owners.identity(), "token": token}
 
 
 def describe_holder(lock: Path) -> str:
@@ -173,17 +197,15 @@ def _describe(info: dict[str, Any] | None) -> str:
 
 def read_info(path: Path) -> dict[str, Any] | None:
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            data = json.loads(handle.read(4096))
-    except (OSError, ValueError):
+        return trust.parse_json(volume.read_bytes(path))  # a moment's ESTALE is retried
+    except (volume.Gone, OSError):
         return None
-    return data if isinstance(data, dict) else None
 
 
-def write_new(path: Path, data: dict[str, Any]) -> None:
-    """Create `path` (never an existing file, never through a link) holding `data` as JSON."""
-    atomic.create_new(path, json.dumps(data))
+def write_new(path: Path, data: dict[str, Any]) -> bool:
+    """Create `path` holding `data` as JSON, unless it exists (never through a link).
+    True if this call created it: on a shared volume the create's error does not say."""
+    return volume.link_new(path, json.dumps(data))
 
 
 def _write_holder(lock: Path) -> None:
@@ -203,16 +225,12 @@ def exclusive(path: Path, waiter: _Waiter, *, stale_after: float = STALE_AFTER) 
     """An O_EXCL lock file naming its holder, with a heartbeat and stale-holder detection."""
     token = secrets.token_hex(8)
     watch = _StaleWatch(stale_after)
-    while True:
-        try:
-            write_new(path, _me(token))
-            break
-        except FileExistsError:
-            info = read_info(path)
-            if watch.is_stale(path, info):
-                _break(path, info)
-                continue
-            waiter.tick(lambda: _describe(read_info(path)))
+    while not write_new(path, _me(token)):
+        info = read_info(path)
+        if watch.is_stale(path, info):
+            _break(path, info)
+            continue
+        waiter.tick(lambda: _describe(read_info(path)))
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(path, token, stop), daemon=True)
     beat.start()
@@ -228,45 +246,57 @@ def exclusive(path: Path, waiter: _Waiter, *, stale_after: float = STALE_AFTER) 
 
 
 class _StaleWatch:
-    """Stale: a dead process of this host, or no heartbeat seen for `stale_after` seconds."""
+    """Stale: a dead process of this pid space, or no heartbeat seen for `stale_after` seconds
+    (for CONFIRM_BEATS heartbeats when the volume's clock says it has been silent longer)."""
 
     def __init__(self, stale_after: float) -> None:
         self.stale_after = stale_after
         self.seen: tuple[float, str] | None = None
         self.seen_at = time.monotonic()
+        self.limit = stale_after
 
     def is_stale(self, path: Path, info: dict[str, Any] | None) -> bool:
-        if info and info.get("host") == socket.gethostname() and not _alive(info.get("pid")):
-            log.warning("%s was left by pid %s, which is gone: taking it over", path, info["pid"])
+        if owners.known_dead(info):
+            log.warning("%s was left by pid %s, which is gone: taking it over", path, _pid(info))
             return True
         try:
-            state = (path.lstat().st_mtime, str(info))
-        except FileNotFoundError:
-            return False  # released meanwhile: just try again
+            modified = path.lstat().st_mtime
+        except OSError:
+            return False  # released meanwhile (or a moment's ESTALE): just try again
+        state = (modified, str(info))
         if state != self.seen:
             self.seen, self.seen_at = state, time.monotonic()
+            self.limit = self._limit(path, modified)
             return False
-        if time.monotonic() - self.seen_at >= self.stale_after:
+        if time.monotonic() - self.seen_at >= self.limit:
             log.warning(
                 "%s (%s) has had no heartbeat for %.0f s: taking it over",
                 path,
                 _describe(info),
-                self.stale_after,
+                max(self.limit, _silent(path, modified)),
             )
             return True
         return False
 
+    def _limit(self, path: Path, modified: float) -> float:
+        """A live holder touches its file every HEARTBEAT: one already silent for longer than
+        stale_after by the volume's clock is watched for a few beats only, not in full."""
+        confirm = CONFIRM_BEATS * HEARTBEAT
+        if confirm < self.stale_after and _silent(path, modified) > self.stale_after:
+            return confirm
+        return self.stale_after
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return True  # unknown: let the heartbeat decide
+
+def _silent(path: Path, modified: float) -> float:
+    """How long ago `path` was touched, by the volume's clock (0 if that cannot be told)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
+        return volume.now(path.parent) - modified
+    except OSError:
+        return 0.0
+
+
+def _pid(info: dict[str, Any] | None) -> object:
+    return (info or {}).get("pid")
 
 
 def _break(path: Path, info: dict[str, Any] | None) -> None:

@@ -8,13 +8,12 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
+from setup_poetry_parallel import volume
 from setup_poetry_parallel.errors import SetupError
 
 log = logging.getLogger(__name__)
-
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 
 
 def check_dir(directory: Path) -> None:
@@ -50,18 +49,24 @@ def restrict_permissions(root: Path) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """Read `path` without following a link, and only if this user (or root) wrote it."""
+    """Read `path` without following a link, and only if this user (or root) wrote it.
+
+    One read, retried only on the errors a shared volume gives for a moment (ESTALE): a file
+    that is missing, torn or stale here sends the caller to the lock, where it is decided.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    except OSError:
+        content, owner = volume.read_owned(path)
+    except (volume.Gone, OSError):
         return None  # missing, or a symbolic link (ELOOP): not a marker we published
-    with os.fdopen(fd, "rb") as handle:
-        owner = os.fstat(handle.fileno()).st_uid
-        if os.name != "nt" and owner not in (os.getuid(), 0):
-            log.warning("ignoring %s: it belongs to uid %s, not this user", path, owner)
-            return None
-        try:
-            data = json.loads(handle.read())
-        except ValueError:
-            return None
+    if os.name != "nt" and owner not in (os.getuid(), 0):
+        log.warning("ignoring %s: it belongs to uid %s, not this user", path, owner)
+        return None
+    return parse_json(content)
+
+
+def parse_json(content: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
     return data if isinstance(data, dict) else None
