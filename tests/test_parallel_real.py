@@ -7,68 +7,17 @@ Four jobs whose Poetry runs on four different interpreters share one project tha
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.engine_cli import argv, finish, start
 from tests.projects import PYTHONS, python_path
+from tests.scenario import counts, lock_project, run_jobs, tox_envs
 
 pytestmark = pytest.mark.real
 
 ROUNDS = 8
-OUTDATED = "Removing the project's plugin cache because it is outdated"
-
-# One job: loop install + run, print one line per failure and per rebuild, never stop early.
-JOB_LOOP = textwrap.dedent(
-    """
-    import subprocess, sys
-    rounds, expected = int(sys.argv[1]), sys.argv[2]
-    failures = rebuilds = 0
-    for _ in range(rounds):
-        for command in (["poetry", "install"],
-                        ["poetry", "run", "python", "-c",
-                         "import sys; print('%d.%d' % sys.version_info[:2])"]):
-            done = subprocess.run(command, capture_output=True, text=True)
-            text = done.stdout + done.stderr
-            rebuilds += "Removing the project's plugin cache because it is outdated" in text
-            bad = done.returncode != 0 or (command[1] == "run" and done.stdout.strip() != expected)
-            if bad:
-                failures += 1
-                print("FAILED", command, done.returncode, text[-400:].replace("\\n", " | "))
-    print(f"RESULT failures={failures} rebuilds={rebuilds}")
-    """
-)
-
-
-def run_jobs(project: Path, envs: list[dict[str, str]], minors: list[str]) -> list[str]:
-    """Start every job loop at once and return each one's output."""
-    jobs = [
-        subprocess.Popen(
-            [sys.executable, "-c", JOB_LOOP, str(ROUNDS), minor],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for env, minor in zip(envs, minors, strict=True)
-    ]
-    return [job.communicate(timeout=900)[0] for job in jobs]
-
-
-def counts(output: str) -> tuple[int, int]:
-    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
-    failures, rebuilds = (int(part.split("=")[1]) for part in line.split()[1:])
-    return failures, rebuilds
-
-
-def lock_project(project: Path, env: dict[str, str]) -> None:
-    """Real projects commit poetry.lock; concurrent first `poetry lock` writes are not our case."""
-    subprocess.run(["poetry", "lock"], cwd=project, env=env, check=True, capture_output=True)
 
 
 def test_four_pythons_on_one_shared_project(
@@ -97,7 +46,7 @@ def test_four_pythons_on_one_shared_project(
     assert len({d.outputs["poetry-venv"] for d in done}) == 4  # Poetry on four interpreters
     lock_project(project, envs[0])
 
-    outputs = run_jobs(project, envs, minors)
+    outputs = run_jobs(project, envs, minors, ROUNDS)
 
     results = [counts(output) for output in outputs]
     assert results == [(0, 0)] * 4, "\n".join(outputs)
@@ -132,7 +81,7 @@ def test_without_the_fix_the_same_loop_thrashes(
         del env["POETRY_PROJECT_PLUGIN_CACHE"]
     lock_project(project, envs[0])
 
-    outputs = run_jobs(project, envs, minors)
+    outputs = run_jobs(project, envs, minors, ROUNDS)
 
     rebuilds = sum(counts(output)[1] for output in outputs)
     assert (project / ".poetry" / "plugins").is_dir()
@@ -165,13 +114,9 @@ def test_one_job_many_poetry_processes_like_tox_p(
     lock_project(project, env)
     config = Path(env["POETRY_PROJECT_PLUGIN_CACHE"]) / "config.toml"
     seeded = config.stat().st_mtime_ns
-    envs = []
-    for minor in PYTHONS:
-        venv = tmp_path / f"tox-{minor}"
-        subprocess.run([python_path(minor), "-m", "venv", "--without-pip", venv], check=True)
-        envs.append({**env, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{env['PATH']}"})
+    envs = tox_envs(env, tmp_path)
 
-    outputs = run_jobs(project, envs, list(PYTHONS))
+    outputs = run_jobs(project, envs, list(PYTHONS), ROUNDS)
 
     assert [counts(output) for output in outputs] == [(0, 0)] * 4, "\n".join(outputs)
     assert config.stat().st_mtime_ns == seeded, "a Poetry process rewrote the plugin cache"
