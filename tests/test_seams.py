@@ -189,11 +189,18 @@ def test_locked_pip_installs_the_table_with_hashes_then_the_plugins_within_its_p
     Installer(chosen, read_index({}), {}).install(venv, [*chosen.pinned, "/w/plugin.whl"])
     pins = tmp_path / "b1" / "spp-poetry-pins.txt"
     pip = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check"]
+    hashed = tmp_path / "b1" / "spp-poetry-lock.txt"
     assert [c.argv for c in calls] == [
-        [*pip, "--require-hashes", "-r", LOCK],
+        [*pip, "--require-hashes", "-r", str(hashed)],
         [*pip, "--constraint", str(pins), "poetry==2.5.1", PDV, "/w/plugin.whl"],
     ]
     assert pins.read_text() == poetry_deps.pins(Path(LOCK).read_text())
+    lock = Path(LOCK).read_text()
+    assert hashed.read_text().startswith("poetry==2.5.1 \\\n    --hash=sha256:")
+    assert sorted(poetry_deps.pins(hashed.read_text()).splitlines()) == sorted(
+        poetry_deps.pins(lock).splitlines()
+    )
+    assert hashed.read_text().count("--hash=") == lock.count("--hash=")
 
 
 def test_release_missing_from_the_table_is_pinned_as_of_its_upload(

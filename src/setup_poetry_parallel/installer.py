@@ -88,7 +88,9 @@ class Installer:
         else:
             argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check"]
             if lock := self._lock():
-                self._run([*argv, "--require-hashes", "-r", str(lock)], venv, "installing Poetry")
+                text = poetry_deps.poetry_first(lock.read_text(encoding="utf-8"))
+                hashed = _write(venv, "spp-poetry-lock.txt", text)
+                self._run([*argv, "--require-hashes", "-r", str(hashed)], venv, "installing Poetry")
             argv += constraints
         self._run([*argv, *requirements], venv, "installing Poetry and plugins")
 

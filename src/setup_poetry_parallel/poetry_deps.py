@@ -78,3 +78,12 @@ def pins(lock: str) -> str:
     joined = lock.replace("\\\n", " ")
     lines = (re.sub(r"\s*--hash=\S+", "", line).rstrip() for line in joined.splitlines())
     return "".join(f"{line}\n" for line in lines if line and not line.startswith("#"))
+
+
+def poetry_first(lock: str) -> str:
+    """The table with Poetry's own entry first: pip fetches in this order, so an index it
+    cannot reach is reported for `poetry==X`, not for whichever dependency sorts first."""
+    entries = re.split(r"\n(?=\S)", lock.strip("\n"))
+    body = [e for e in entries if not e.startswith("#")]
+    first = [e for e in body if e.startswith("poetry==")]
+    return "".join(f"{e}\n" for e in [*first, *(e for e in body if e not in first)])
