@@ -12,7 +12,9 @@ that a reproduction hits every time. Each hook is off unless its variable is set
   waits for that word before it goes on to remove it. Either waits SPP_FORCE_WAIT seconds at
   most, so two uninstalls that do not overlap both finish (#8159).
 - SPP_FORCE_SHARED_FILE=<relative path>: two threads writing that file meet after both opened
-  it (open "wb" truncates), then the longer content is written first (#9158).
+  it (open "wb" truncates), then the longer content is written first (#9158). The first one
+  waits for the second as long as the second wheel's install has not started, then at most
+  SPP_FORCE_WAIT seconds more (when the second is held back before its open, it never comes).
 - SPP_FORCE_HTTP_HOLD=<dir>: the first body written to cachecontrol's SeparateBodyFileCache
   waits (after `<dir>/held` is created) until `<dir>/release` exists or SPP_FORCE_WAIT
   seconds passed (#11048).
@@ -101,15 +103,26 @@ def _force_uninstall(victim, directory):
 
 _meeting = threading.Condition()
 _arrivals = []  # [length, written] per writer of the shared file
+_sharing_installs = []  # monotonic start time of each install of a wheel that has the file
+FIRST_WAIT = 30  # for the second wheel's install to start at all (a slow machine)
+
+
+def _second_may_still_come():
+    if len(_arrivals) >= 2:
+        return False
+    started = _sharing_installs[1:]
+    return not started or time.monotonic() < started[0] + WAIT
 
 
 def _meet_then_write_longest_first(copy, source, dest, *args, **kwargs):
     data = source.read()
     me = [len(data), False]
+    deadline = time.monotonic() + FIRST_WAIT
     with _meeting:
         _arrivals.append(me)
         _meeting.notify_all()
-        _meeting.wait_for(lambda: len(_arrivals) >= 2, timeout=WAIT)
+        while _second_may_still_come() and time.monotonic() < deadline:
+            _meeting.wait(0.05)
         _meeting.wait_for(
             lambda: all(a[1] for a in _arrivals if a is not me and a[0] > me[0]), timeout=WAIT
         )
@@ -122,7 +135,7 @@ def _meet_then_write_longest_first(copy, source, dest, *args, **kwargs):
 
 
 def _force_shared_file(relative):
-    def hook(utils):
+    def utils_hook(utils):
         copy = utils.copyfileobj_with_hashing
 
         def copyfileobj_with_hashing(source, dest, *args, **kwargs):
@@ -132,7 +145,21 @@ def _force_shared_file(relative):
 
         utils.copyfileobj_with_hashing = copyfileobj_with_hashing
 
-    _after_import("installer.utils", hook)
+    def installer_hook(installer):
+        install = installer.install
+
+        def counting_install(source, *args, **kwargs):
+            names = source._zipfile.namelist() if hasattr(source, "_zipfile") else []
+            if relative in names:
+                with _meeting:
+                    _sharing_installs.append(time.monotonic())
+                    _meeting.notify_all()
+            return install(source, *args, **kwargs)
+
+        installer.install = counting_install
+
+    _after_import("installer", installer_hook)
+    _after_import("installer.utils", utils_hook)
 
 
 # --- #11048: a reader between cachecontrol's metadata and body ------------------------------

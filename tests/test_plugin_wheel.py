@@ -25,6 +25,17 @@ def test_wheel_is_deterministic_and_dependency_free(tmp_path: Path) -> None:
     assert "Requires-Dist" not in metadata  # nothing of the engine's lands in Poetry's venv
     assert "[poetry.application.plugin]" in entry_points
     assert f"{plugin_wheel.MODULE}.py" in names
+    # Every module of poetry_plugin/ ships, as a top-level module beside the entry point.
+    assert {"spp_project_plugin_cache.py", "spp_poetry_races.py"} <= set(names)
+
+
+def test_version_hashes_every_plugin_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to any module of the plugin is a new version, so a new install key."""
+    before = plugin_wheel.version()
+    sources = plugin_wheel.sources()
+    changed = {**sources, "spp_poetry_races.py": sources["spp_poetry_races.py"] + b"\n"}
+    monkeypatch.setattr(plugin_wheel, "sources", lambda: changed)
+    assert plugin_wheel.version() != before
 
 
 @pytest.mark.parametrize("minor", ["3.9", "3.10", "3.11", "3.12", "3.13"])
@@ -34,7 +45,10 @@ def test_plugin_imports_and_is_inert_without_poetry(tmp_path: Path, minor: str) 
         "import sys; sys.path.insert(0, sys.argv[1]);"
         f"import {plugin_wheel.MODULE} as m;"
         "assert m.relocate('') is False; assert m.relocate('/x') is False;"
-        "m.ProjectPluginCachePlugin().activate(None); print('ok')"
+        "m.ProjectPluginCachePlugin().activate(None);"
+        "import spp_poetry_races as r; w = [];"
+        "assert set(r.protect({}, w.append).values()) == {'inert'}, w; assert w == [];"
+        "print('ok')"
     )
     done = subprocess.run(
         [python_path(minor), "-c", script, str(wheel)], capture_output=True, text=True, check=False
