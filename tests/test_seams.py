@@ -224,6 +224,38 @@ def test_release_missing_from_the_table_is_pinned_as_of_its_upload(
     assert request.read_text() == "poetry==2.4.2\n"
 
 
+def test_release_date_with_pip_resolves_with_uv_on_the_same_index(
+    calls: list[Call], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uploaded = datetime.datetime(2026, 8, 29, 19, 18, 39, tzinfo=datetime.UTC)
+    monkeypatch.setattr(
+        release_files, "read", lambda *_: release_files.ReleaseFiles(uploaded, ">=3.10")
+    )
+    venv = VenvPaths(tmp_path / "b1", windows=False)
+    (tmp_path / "b1").mkdir()
+    chosen = spec("pip", (), "release-date")
+    index = read_index({"PIP_INDEX_URL": "http://mirror/simple"})
+    Installer(chosen, index, {}).install(venv, list(chosen.pinned))
+    compile_call, install_call = calls
+    assert compile_call.argv[:3] == [UV, "pip", "compile"]
+    assert compile_call.env["UV_DEFAULT_INDEX"] == "http://mirror/simple"  # uv ignores pip's
+    pins = str(tmp_path / "b1" / "spp-poetry-pins.txt")
+    assert install_call.argv == [
+        str(venv.python), "-m", "pip", "install", "--disable-pip-version-check",
+        "--constraint", pins, "poetry==2.5.1",
+    ]  # fmt: skip
+
+
+def test_a_locked_spec_without_its_table_file_is_an_error_not_an_unlocked_install(
+    calls: list[Call], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poetry_deps, "LOCKS", tmp_path / "empty")
+    chosen = spec("uv", (), LOCKED)
+    with pytest.raises(SetupError, match=r"^the locked table for Poetry 2\.5\.1 is gone from"):
+        Installer(chosen, read_index({}), {}).install(VENV, list(chosen.pinned))
+    assert calls == []
+
+
 def test_release_without_an_upload_time_falls_back_to_the_newest(
     calls: list[Call], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -97,7 +97,13 @@ class Installer:
     def _lock(self) -> Path | None:
         if poetry_deps.kind(self.spec.dependencies) != "locked":
             return None
-        return poetry_deps.lock_path(self.spec.poetry_version)
+        if lock := poetry_deps.lock_path(self.spec.poetry_version):
+            return lock
+        # The plan found it a moment ago: the action's own files changed under it.
+        raise SetupError(
+            f"the locked table for Poetry {self.spec.poetry_version} is gone from"
+            f" {poetry_deps.LOCKS}: reinstall setup-poetry-parallel"
+        )
 
     def _constraints(self, venv: VenvPaths) -> list[str]:
         """Arguments that hold Poetry's dependencies to the chosen set (see the docstring)."""
@@ -130,7 +136,11 @@ class Installer:
         pinned = Path(venv.root) / "spp-poetry-pins.txt"
         argv = [_uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
         argv += ["--python", str(venv.python), "--exclude-newer", when]
-        self._run([*argv, str(request), "-o", str(pinned)], venv, "resolving Poetry's dependencies")
+        # uv even for installer: pip, so with uv's view of the index (it ignores PIP_INDEX_URL).
+        env = {**self.env, **self.index.uv_env}
+        self._run(
+            [*argv, str(request), "-o", str(pinned)], venv, "resolving Poetry's dependencies", env
+        )
         return pinned
 
     def verify(self, venv: VenvPaths) -> dict[str, Any]:
@@ -147,9 +157,16 @@ class Installer:
             )
         return found
 
-    def _run(self, argv: Sequence[str], venv: VenvPaths, what: str) -> None:
+    def _run(
+        self, argv: Sequence[str], venv: VenvPaths, what: str, env: Mapping[str, str] | None = None
+    ) -> None:
         try:
-            process.run(argv, env=self.env, cwd=Path(venv.root).parent.parent, what=what)
+            process.run(
+                argv,
+                env=self.env if env is None else env,
+                cwd=Path(venv.root).parent.parent,
+                what=what,
+            )
         except SetupError as exc:
             raise installer_error(exc, self.spec, venv, self.index.url) from None
 
