@@ -202,7 +202,8 @@ def _update_round(line: Line, tmp_path: Path, protect: str) -> subprocess.Comple
 def test_parallel_uninstalls(line: str, lines: Callable[[str], Line], tmp_path: Path) -> None:
     """FORCED: pip uninstall idna lists six's .dist-info just as pip uninstall six removes it
     (the isdir/listdir window of pip's pkg_resources scan, Python < 3.11): FileNotFoundError,
-    "Cannot install idna". Serialized per env by the plugin, the same run passes."""
+    "Cannot install idna". With the plugin the same collision happens, and the uninstall that
+    failed runs again alone (no other uninstall of the env running): the update passes."""
     job: Line = lines(LINES[line])
     control = [_update_round(job, tmp_path, "0") for _ in range(ROUNDS)]
     protected = [_update_round(job, tmp_path, "1") for _ in range(ROUNDS)]
@@ -419,3 +420,45 @@ def test_two_internals_that_differ_still_one_warning(lines: Callable[[str], Line
     assert len(lines_out) == 1, lines_out
     assert "SPP_PROTECT_UNINSTALL=0" in lines_out[0]
     assert "SPP_PROTECT_HTTP_CACHE=0" in lines_out[0]
+
+
+CACHE_SEMANTICS = textwrap.dedent(
+    """
+    import os, sys, tempfile
+    import spp_poetry_races as races
+    assert races.protect({}, print)["SPP_PROTECT_HTTP_CACHE"] == "on"
+    from cachecontrol.caches.file_cache import SeparateBodyFileCache
+    from cachecontrol.controller import CacheController
+    from requests import Request
+    from urllib3 import HTTPResponse
+    order = []
+    class Recording(SeparateBodyFileCache):
+        def set(self, key, value, expires=None):
+            order.append("metadata"); super().set(key, value, expires)
+        def set_body(self, key, body):
+            order.append("body"); super().set_body(key, body)
+    cache = Recording(tempfile.mkdtemp())
+    controller = CacheController(cache)
+    request = Request("GET", "http://127.0.0.1:9/simple/six/").prepare()
+    headers = {"Cache-Control": "max-age=600", "Content-Length": "5", "Date": "Thu, 26 Nov 2026 10:00:00 GMT"}
+    response = HTTPResponse(body=b"", headers=headers, status=200, preload_content=False)
+    controller.cache_response(request, response, body=b"index")
+    hit = controller._load_from_cache(request)
+    body_path = cache._fn(controller.cache_url(request.url)) + ".body"
+    os.remove(body_path)
+    miss = controller._load_from_cache(request)
+    print(order, hit.read(), miss)
+    """
+)
+
+
+def test_http_cache_semantics_in_poetry_s_own_cachecontrol(lines: Callable[[str], Line]) -> None:
+    """Unforced, in Poetry 2.5's interpreter with its cachecontrol: the body is written before
+    the metadata, a complete entry is a hit, metadata without its body is a miss."""
+    job = lines(LINES["2.5"])
+    python = Path(job.setup.outputs["poetry-venv"]) / "bin" / "python"
+    done = subprocess.run(
+        [python, "-c", CACHE_SEMANTICS], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['body', 'metadata'] b'index' None"

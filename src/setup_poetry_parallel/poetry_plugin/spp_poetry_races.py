@@ -4,8 +4,9 @@ Three races of Poetry 2.x, each open upstream, each fixed here as narrowly as it
 
 - Parallel uninstalls (python-poetry/poetry#8159, #2658): the parallel installer runs the
   uninstall step of several updates at once; each `pip uninstall` scans site-packages while
-  another one removes a `.dist-info`, and fails with FileNotFoundError. Serialized per env:
-  only `Executor._remove`, downloads and installs stay parallel.
+  another one removes a `.dist-info`, and fails with FileNotFoundError. An uninstall step
+  (`Executor._remove`) that fails beside others runs again alone, with no other uninstall of
+  that env running; downloads, installs and the uninstalls that do not collide stay parallel.
 - Files two wheels share (#9158): `WheelDestination.write_to_fs` opens its target with "wb"
   (truncate in place, no temporary file), so two threads writing one namespace `__init__.py`
   leave one's content followed by the other's tail. Serialized per target path.
@@ -15,6 +16,11 @@ Three races of Poetry 2.x, each open upstream, each fixed here as narrowly as it
   first and the metadata last, both under one file lock per entry that readers take too, and
   metadata without a body is a miss. File locks, not thread locks: the same cache is safe for
   several Poetry processes (tox -p inside one job; one cache shared by the jobs of a host).
+
+Two more make Poetry's artifacts cache safe to share between the jobs of a host (the action's
+`download-cache`): a wheel built from an sdist or a git checkout is built beside the cache and
+renamed into place (`SPP_PROTECT_BUILT_WHEELS`), and a failed download no longer deletes the
+archive another process has just finished (`SPP_PROTECT_DOWNLOADS`).
 
 Each touch of Poetry's internals is feature-detected: a Poetry whose internals differ keeps its
 own behaviour for that part, and the plugin warns once. `SPP_PROTECT_UNINSTALL=0`,
@@ -26,12 +32,16 @@ itself depends on (cachecontrol and its file lock).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import os
+import shutil
+import tempfile
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 ON = "on"
 OFF = "off"  # turned off by its switch
@@ -43,11 +53,14 @@ SWITCHES = {
     "SPP_PROTECT_UNINSTALL": "parallel uninstalls (python-poetry/poetry#8159)",
     "SPP_PROTECT_SHARED_FILES": "files two packages share (python-poetry/poetry#9158)",
     "SPP_PROTECT_HTTP_CACHE": "the HTTP cache (python-poetry/poetry#11048)",
+    "SPP_PROTECT_BUILT_WHEELS": "wheels built into a shared artifacts cache",
+    "SPP_PROTECT_DOWNLOADS": "a failed download deleting another process's archive",
 }
 _OFF_VALUES = {"0", "false", "no", "off"}
 # Marks our wrappers, so that a second activation in one process does not wrap twice.
 _MARK = "__spp_protection__"
 _log = logging.getLogger("cachecontrol.controller")
+_log_retry = logging.getLogger("poetry.installation.executor")
 
 
 def _parameters(function: Any) -> Optional[List[str]]:
@@ -78,17 +91,78 @@ def _replace(
 
 # --- Parallel uninstalls (#8159) ------------------------------------------------------------
 
-_env_locks: Dict[str, threading.Lock] = {}
+
+class _SharedOrAlone:
+    """A lock that many hold together (shared) or one holds alone (exclusive); a waiting
+    exclusive holder keeps new shared ones out, so it cannot starve."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._shared = 0
+        self._alone = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._alone and not self._waiting)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._shared -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._condition:
+            self._waiting += 1
+            self._condition.wait_for(lambda: not self._alone and not self._shared)
+            self._waiting -= 1
+            self._alone = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._alone = False
+                self._condition.notify_all()
+
+
+_env_locks: Dict[str, _SharedOrAlone] = {}
 _env_locks_guard = threading.Lock()
 
 
-def _env_lock(executor: Any) -> threading.Lock:
+def _env_lock(executor: Any) -> _SharedOrAlone:
     """One lock per environment. A thread lock is enough: the parallel installer's workers are
     threads of one Poetry process, and each job has its own virtualenvs (two Poetry processes
     installing into one env would race everywhere, not only here)."""
     key = str(getattr(getattr(executor, "_env", None), "path", ""))
     with _env_locks_guard:
-        return _env_locks.setdefault(key, threading.Lock())
+        return _env_locks.setdefault(key, _SharedOrAlone())
+
+
+def _remove_or_retry_alone(original: Callable[..., Any]) -> Callable[..., Any]:
+    # Executor._remove is the uninstall step of both updates and removals, with pip (every 2.x)
+    # or with 2.5's builtin uninstaller. Uninstalls run together, as Poetry runs them; one that
+    # fails runs again alone, once the others are done, so that nothing removes a .dist-info
+    # while it scans site-packages. Serializing every uninstall instead costs a pip start each
+    # (measured: 40 updates took 2.4x as long). Retrying is safe: the race fails pip while it
+    # looks for the distribution, before it removes anything, and pip rolls back a failed
+    # removal; an uninstall that fails for another reason fails again, alone, and Poetry
+    # reports that second failure as it would have reported the first.
+    def _remove(self: Any, package: Any) -> Any:
+        lock = _env_lock(self)
+        try:
+            with lock.shared():
+                # A code (-2: the user cancelled pip) is an answer, not a collision.
+                return original(self, package)
+        except Exception:  # any failure: once more alone, then it is Poetry's to report
+            _log_retry.debug("uninstall of %s failed beside others: again, alone", package)
+        with lock.alone():
+            return original(self, package)
+
+    return _remove
 
 
 def protect_uninstall() -> str:
@@ -97,15 +171,7 @@ def protect_uninstall() -> str:
     original = _own_method(Executor, "_remove", ["self", "package"])
     if original is None:
         return DIFFERS
-
-    # Executor._remove is the uninstall step of both updates and removals, with pip (every 2.x)
-    # or with the builtin uninstaller (2.5's installer.builtin-uninstall): downloads and
-    # installs of the other operations keep running in parallel.
-    def _remove(self: Any, package: Any) -> Any:
-        with _env_lock(self):
-            return original(self, package)
-
-    return _replace(Executor, "_remove", original, _remove)
+    return _replace(Executor, "_remove", original, _remove_or_retry_alone(original))
 
 
 # --- Files two wheels share (#9158) ---------------------------------------------------------
@@ -178,6 +244,11 @@ def _cache_set_body_first(original: Callable[..., Any], file_cache: type) -> Cal
     return _cache_set
 
 
+def _read_entry(cache: Any, key: str) -> Tuple[Optional[bytes], Any]:
+    metadata = cache.get(key)
+    return metadata, cache.get_body(key) if metadata is not None else None
+
+
 def _load_complete_entry(original: Callable[..., Any], file_cache: type) -> Callable[..., Any]:
     def _load_from_cache(self: Any, request: Any) -> Any:
         key = request.url
@@ -188,9 +259,11 @@ def _load_complete_entry(original: Callable[..., Any], file_cache: type) -> Call
         lock = _entry_lock(self.cache, file_cache, key)
         if lock is None:
             return original(self, request)
-        with lock:
-            metadata = self.cache.get(key)
-            body = self.cache.get_body(key) if metadata is not None else None
+        try:
+            with lock:
+                metadata, body = _read_entry(self.cache, key)
+        except OSError:  # a cache we may read but not lock (read-only): body-first still holds
+            metadata, body = _read_entry(self.cache, key)
         if metadata is None or body is None:
             # Metadata without its body: written by a cachecontrol that writes metadata first
             # and is between the two files, or half-deleted by another process. A miss costs a
@@ -231,12 +304,69 @@ def protect_http_cache() -> str:
     )
 
 
+# --- A download cache shared by several processes (the host's jobs) ------------------------
+
+
+def protect_built_wheels() -> str:
+    from poetry.installation.chef import Chef
+
+    original = Chef.__dict__.get("_prepare")
+    parameters = _parameters(original) if callable(original) else None
+    if (
+        original is None
+        or parameters is None
+        or parameters[:3] != ["self", "directory", "destination"]
+    ):
+        return DIFFERS
+
+    # The build backend writes the wheel in place, into the artifacts dir where Poetry looks
+    # for `*.whl`: another process sharing that dir could take it half-written. Built in a
+    # scratch dir beside it (Poetry does not look into subdirectories), then renamed into place.
+    def _prepare(self: Any, directory: Any, destination: Any, *args: Any, **kwargs: Any) -> Any:
+        target = Path(destination)
+        target.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".spp-build-", dir=str(target)))
+        try:
+            built = Path(original(self, directory, scratch, *args, **kwargs))
+            final = target / built.name
+            os.replace(str(built), str(final))
+            return final
+        finally:
+            shutil.rmtree(str(scratch), ignore_errors=True)
+
+    return _replace(Chef, "_prepare", original, _prepare)
+
+
+def protect_downloads() -> str:
+    from poetry.installation.executor import Executor
+
+    parameters = ["self", "operation", "url", "dest"]
+    original = _own_method(Executor, "_download_archive", parameters)
+    if original is None:
+        return DIFFERS
+
+    # When a download fails, Poetry's artifact cache deletes its destination. Downloads are
+    # renamed into place (requests' atomic_open), so a destination that exists is a whole file
+    # another process has just finished: use it (Poetry checks its hash) rather than delete it.
+    def _download_archive(self: Any, operation: Any, url: str, dest: Any) -> Any:
+        try:
+            return original(self, operation, url, dest)
+        except Exception:
+            if os.path.isfile(str(dest)):
+                return None
+            raise
+
+    return _replace(Executor, "_download_archive", original, _download_archive)
+
+
 # --- Activation -----------------------------------------------------------------------------
 
 PROTECTIONS: Dict[str, Callable[[], str]] = {
     "SPP_PROTECT_UNINSTALL": protect_uninstall,
     "SPP_PROTECT_SHARED_FILES": protect_shared_files,
     "SPP_PROTECT_HTTP_CACHE": protect_http_cache,
+    "SPP_PROTECT_BUILT_WHEELS": protect_built_wheels,
+    "SPP_PROTECT_DOWNLOADS": protect_downloads,
 }
 
 
