@@ -8,11 +8,14 @@ followed.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Final
 
+RENAME_PATIENCE: Final = 10.0
 _NEW: Final = (
     os.O_WRONLY
     | os.O_CREAT
@@ -34,6 +37,21 @@ def replace(path: Path, text: str, *, fsync: bool = False) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
     try:
         create_new(tmp, text, fsync=fsync)
-        os.replace(tmp, path)
+        _rename(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # gone after the rename; removed if anything failed
+
+
+def _rename(tmp: Path, path: Path) -> None:
+    """os.replace, retried while the file it moves is still there: over sshfs a rename onto a
+    file another host is replacing can fail with ENOENT (and ESTALE on GlusterFS)."""
+    deadline = time.monotonic() + RENAME_PATIENCE
+    while True:
+        try:
+            os.replace(tmp, path)
+            return
+        except OSError as exc:
+            lost = exc.errno in (errno.ENOENT, errno.ESTALE) and os.path.lexists(tmp)
+            if not lost or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)

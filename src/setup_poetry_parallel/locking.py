@@ -209,7 +209,10 @@ def write_new(path: Path, data: dict[str, Any]) -> bool:
 
 
 def _write_holder(lock: Path) -> None:
-    atomic.replace(holder_file(lock), json.dumps(_me()))  # a planted link is replaced
+    """Only says who holds the lock, for the waiters' reports: a failure here must not fail
+    the setup (a shared volume can refuse a rename for a moment)."""
+    with contextlib.suppress(OSError):
+        atomic.replace(holder_file(lock), json.dumps(_me()))  # a planted link is replaced
 
 
 def _clear_holder(lock: Path) -> None:
