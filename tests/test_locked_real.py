@@ -71,24 +71,50 @@ def error_lines(done: Setup) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.startswith("error:")]
 
 
-def test_locked_release_installs_exactly_the_table_with_the_project_plugins(
+def installed_files(done: Setup) -> dict[str, set[tuple[str, str]]]:
+    """Every installed dependency's files with their sha256, from the RECORDs. Scripts
+    (their shebang names the venv) and bytecode are left out; our plugin wheel too."""
+    site = next(python_of(done).parent.parent.glob("lib/python3*/site-packages"))
+    found = {}
+    for record in site.glob("*.dist-info/RECORD"):
+        rows = (line.split(",") for line in record.read_text().splitlines())
+        found[record.parent.name] = {
+            (path, digest)
+            for path, digest, *_ in rows
+            if digest and not path.startswith("../") and not path.endswith(".pyc")
+        }
+    return {name: files for name, files in found.items() if "plugin_cache" not in name}
+
+
+def test_locked_release_installs_exactly_the_table_on_any_day_with_the_project_plugins(
     project: Path, tmp_path: Path
 ) -> None:
-    """Two builds (separate install dirs, the second with an empty uv cache, as on another
-    host or day) install the same set: the table's pins, plus only what the plugin adds."""
-    first = setup(project, tmp_path / "one", tmp_path / "state", "a")
-    env = {**os.environ, "UV_CACHE_DIR": str(tmp_path / "uv-cache")}
-    second = setup(project, tmp_path / "two", tmp_path / "state", "b", env=env)
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0, second.stderr
-    installed, again = freeze(first), freeze(second)
-    locked = pins_for(first, table("2.5.1"))
+    """Day one on the real index; day two on an index where a newer release of one of Poetry's
+    dependencies (crashtest 0.4.2, which Poetry allows) has appeared, with an empty uv cache.
+    Both install the table's pins, file for file; `latest` takes the new release that day."""
+    one = setup(project, tmp_path / "one", tmp_path / "state", "a")
+    with serve("crashtest", newer="0.4.2") as tomorrow:
+        env = {**os.environ, "UV_DEFAULT_INDEX": tomorrow, "UV_CACHE_DIR": str(tmp_path / "c")}
+        two = setup(project, tmp_path / "two", tmp_path / "state", "b", env=env)
+        latest = setup(
+            project, tmp_path / "three", tmp_path / "state", "c",
+            "--poetry-dependencies", "latest", env=env,
+        )  # fmt: skip
+    for done in (one, two, latest):
+        assert done.returncode == 0, done.stderr
+    installed = freeze(one)
+    locked = pins_for(one, table("2.5.1"))
     assert len(locked) >= 40
     assert {name: installed.get(name) for name in locked} == locked
     assert set(installed) - set(locked) == PLUGIN_EXTRAS | {OUR_PLUGIN}
-    assert again == installed
-    assert "poetry-dynamic-versioning" in json.loads(first.outputs["plugins"])[0]
-    assert "not in the locked table" not in first.stderr
+    assert freeze(two) == installed
+    files = installed_files(one)
+    assert sum(len(f) for f in files.values()) > 1000
+    assert installed_files(two) == files
+    assert installed["crashtest"] == "0.4.1"
+    assert freeze(latest)["crashtest"] == "0.4.2"  # the control: that day's index offers it
+    assert "poetry-dynamic-versioning" in json.loads(one.outputs["plugins"])[0]
+    assert "not in the locked table" not in one.stderr
 
 
 def test_a_file_other_than_the_locked_one_is_refused(project: Path, tmp_path: Path) -> None:
