@@ -153,3 +153,37 @@ def test_maintenance_command_reproduces_the_shipped_table(tmp_path: Path) -> Non
     argv = [*command, "--locks-dir", str(tmp_path)]
     assert lock_poetry.main(argv) == 0
     assert (tmp_path / "poetry-2.5.1.txt").read_bytes() == shipped.read_bytes()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("version", ["2.0.1", "2.5.1"])
+@pytest.mark.parametrize("platform", ["linux", "macos", "windows"])
+def test_table_covers_every_platform_and_python(
+    version: str, platform: str, tmp_path: Path
+) -> None:
+    """Resolved for one platform and Python within the table: every package that needs is
+    in the table (the universal resolution missed none), at the table's version."""
+    import subprocess
+
+    from uv import find_uv_bin
+
+    lock = poetry_deps.lock_path(version)
+    assert lock is not None
+    text = lock.read_text()
+    minimum = re.search(r"Python (3\.\d+) and newer", text)
+    assert minimum is not None
+    table = {
+        tuple(line.split(" ; ")[0].split("==")) for line in poetry_deps.pins(text).splitlines()
+    }
+    request = tmp_path / "poetry.in"
+    request.write_text(f"poetry=={version}\n")
+    for python in (minimum.group(1), "3.13"):
+        resolved = subprocess.run(
+            [find_uv_bin(), "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+             "--python-platform", platform, "--python-version", python,
+             "--constraint", str(lock), str(request)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        pins = {tuple(line.split(" ; ")[0].split("==")) for line in resolved.splitlines()}
+        assert len(pins) >= 30
+        assert pins <= table, f"{platform} {python}: {sorted(pins - table)}"
