@@ -274,6 +274,40 @@ def test_old_builds_are_collected_after_their_grace_period(project: Path, tmp_pa
     assert Path(outputs(third)["poetry-venv"]).exists()
 
 
+# A lock that keeps nobody out (sshfs grants flock on every host at once): the seam replaces
+# the install lock with nothing, in a real engine process; everything else is real.
+NO_LOCK_SETUP = """
+import contextlib, sys
+from setup_poetry_parallel import cli, install
+install.hold = lambda *args, **kwargs: contextlib.nullcontext()
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_two_builds_at_once_one_publish_wins_and_the_loser_is_discarded(
+    project: Path, tmp_path: Path
+) -> None:
+    install_dir, state = tmp_path / "install", tmp_path / "state"
+    jobs = [
+        start(
+            [sys.executable, "-c", NO_LOCK_SETUP, *setup_argv(project, install_dir, state, j)[3:]]
+        )
+        for j in ("one", "two")
+    ]
+    done = [job.communicate(timeout=300) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], [err for _, err in done]
+    results = [json.loads(out) for out, _ in done]
+    loser = [err for _, err in done if "another setup published build" in err]
+    assert len(loser) == 1, "both built; the second to publish took the first one's build"
+    assert sorted(outputs(r)["reused"] for r in results) == ["false", "true"]
+    venv = {outputs(r)["poetry-venv"] for r in results}
+    assert len(venv) == 1
+    key = key_dir(install_dir)
+    assert [p.name for p in (key / "builds").iterdir()] == [Path(venv.pop()).name]
+    assert [p.name for p in (key / "published").iterdir()] == ["000001"]
+    assert poetry_version(results[0], project) == "Poetry (version 2.5.1)"
+
+
 # --- locks --------------------------------------------------------------------------------
 
 HOLDER = """
