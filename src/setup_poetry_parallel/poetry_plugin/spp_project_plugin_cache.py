@@ -92,7 +92,9 @@ class ProjectPluginCachePlugin(ApplicationPlugin):  # type: ignore[misc,valid-ty
     def activate(self, application):
         relocate(os.environ.get(VARIABLE))
         refuse(os.environ.get(REFUSE_VARIABLE))
-        # Imported here: the wheel ships it beside this module (plugin_wheel.py).
-        import spp_poetry_races
-
+        try:  # shipped beside this module by plugin_wheel.py
+            import spp_poetry_races
+        except ImportError:
+            _warn_once("spp_poetry_races is missing: Poetry runs without its race protections")
+            return
         spp_poetry_races.protect(os.environ, _warn_once)
