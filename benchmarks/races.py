@@ -73,11 +73,16 @@ PACKAGES = {
     "wcwidth": ("0.2.6", "0.2.13"),
     "sortedcontainers": ("2.3.0", "2.4.0"),
 }
-SWITCHES_OFF = {
-    "SPP_PROTECT_UNINSTALL": "0",
-    "SPP_PROTECT_SHARED_FILES": "0",
-    "SPP_PROTECT_HTTP_CACHE": "0",
-}
+
+
+def _switches() -> list[str]:
+    """Every SPP_PROTECT_* switch the plugin knows (read from its source, not imported: it
+    imports Poetry's modules only inside Poetry)."""
+    source = (REPO / "src/setup_poetry_parallel/poetry_plugin/spp_poetry_races.py").read_text()
+    return sorted(set(re.findall(r'"(SPP_PROTECT_[A-Z_]+)"', source)))
+
+
+SWITCHES_OFF = dict.fromkeys(_switches(), "0")
 CONTENDERS = {
     "protected": {},
     "parallel_on": SWITCHES_OFF,
