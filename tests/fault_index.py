@@ -9,6 +9,8 @@ uv and pip can install real packages through it, and injects one fault:
 - `truncate`: one project's files are served cut in half, with the full Content-Length
 - `truncate_page`: the project pages themselves are cut in half
 - `yank`: every file of `version` of `project` is marked yanked (PEP 691 `yanked`)
+- `count`: no fault; every file is served through this index (JSON and HTML pages rewritten),
+  so `downloads()` counts how often each archive was fetched
 
 A refused connection needs no server: `closed_port_url()` gives a port nobody listens on.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -36,6 +39,16 @@ class Fault:
     project: str = ""  # the project `missing`/`truncate`/`yank` applies to
     version: str = ""  # the release `yank` applies to
     requests: list[str] = field(default_factory=list)  # paths seen, in order
+
+    def downloads(self) -> dict[str, int]:
+        """`count`: how often each archive was fetched (PEP 658 metadata files left out)."""
+        counts: dict[str, int] = {}
+        for path in self.requests:
+            name = path.removeprefix("/files/")
+            if path.startswith("/files/") and not name.endswith(".metadata"):
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
     release: threading.Event = field(default_factory=threading.Event)
 
 
@@ -100,6 +113,8 @@ def _handler(fault: Fault, session: requests.Session, base: list[str]) -> type:
                     ):
                         entry["yanked"] = "yanked by the test index"
                 body = json.dumps(document).encode()
+            if fault.kind == "count":
+                body = _through_us(body, kind, self.server.originals, base[0])  # type: ignore[attr-defined]
             if fault.kind == "truncate_page":
                 self._send(upstream.status_code, body, kind, cut=True)
                 return
@@ -118,7 +133,7 @@ def _handler(fault: Fault, session: requests.Session, base: list[str]) -> type:
                 self._send(200, session.get(url, timeout=60).content, "text/plain")
                 return
             body = session.get(originals[filename], timeout=60).content
-            self._send(200, body, "application/octet-stream", cut=True)
+            self._send(200, body, "application/octet-stream", cut=fault.kind != "count")
 
         def _send(self, status: int, body: bytes, kind: str, *, cut: bool = False) -> None:
             self.send_response(status)
@@ -132,6 +147,24 @@ def _handler(fault: Fault, session: requests.Session, base: list[str]) -> type:
                 self.close_connection = True
 
     return Handler
+
+
+def _through_us(body: bytes, kind: str, originals: dict[str, str], base: str) -> bytes:
+    """Point every file of a project page (PEP 691 JSON or PEP 503 HTML) at this index."""
+    if "json" in kind:
+        document = json.loads(body)
+        for entry in document.get("files", []):
+            originals[entry["filename"]] = entry["url"]
+            entry["url"] = f"{base}/files/{entry['filename']}"
+        return json.dumps(document).encode()
+
+    def local(match: re.Match[str]) -> str:
+        url, fragment = match.group(1).partition("#")[::2]
+        filename = url.rsplit("/", 1)[-1]
+        originals[filename] = url
+        return f'href="{base}/files/{filename}{"#" + fragment if fragment else ""}"'
+
+    return re.sub(r'href="([^"]+)"', local, body.decode()).encode()
 
 
 class _Server(ThreadingHTTPServer):

@@ -129,6 +129,12 @@ def test_cache_saves_then_restores_the_install(act: ActSession, tmp_path: Path) 
     assert keys["cache/save"] == keys["cache/restore"]
     assert f"under key {keys['cache/save']}" in "\n".join(result.lines["cache/save"])
     assert f"from key {keys['cache/save']}" in "\n".join(result.lines["cache/restore"])
+    # cache-dependencies: the download cache's step ran (a miss: the stand-in saves nothing).
+    assert result.values("dependencies-cache-hit") == {
+        "cache/save": "false",
+        "cache/restore": "false",
+    }
+    assert "cache stand-in: no entry for key setup-poetry-parallel-downloads-" in result.output
 
 
 def test_self_test_workflow_on_linux(act: ActSession, tmp_path: Path) -> None:

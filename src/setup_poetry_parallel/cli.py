@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--installer", default="auto", help="auto (uv), uv or pip")
     p.add_argument("--lock-timeout", default="", help="seconds to wait for another job's install")
     p.add_argument(
+        "--download-cache",
+        default="",
+        help="Poetry's downloads, shared by the host's jobs (default: beside the installs;"
+        " false: per job)",
+    )
+    p.add_argument(
         "--project-plugins",
         default="true",
         help="false: do not install the project's requires-plugins",
@@ -95,6 +101,7 @@ def raw_inputs(args: argparse.Namespace, environ: Mapping[str, str]) -> RawInput
         installer=args.installer,
         lock_timeout=args.lock_timeout,
         project_plugins=args.project_plugins,
+        download_cache=args.download_cache,
         output_format=args.format,
         poetry_dependencies=args.poetry_dependencies,
     )

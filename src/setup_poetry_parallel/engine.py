@@ -41,4 +41,4 @@ def run(settings: Settings) -> Exports:
 
 def plan_only(settings: Settings) -> Exports:
     """`--plan`: the cache key and install path, for the cache step; installs nothing."""
-    return exports.of_plan(plan.make(settings), settings.install_dir)
+    return exports.of_plan(plan.make(settings), settings.install_dir, settings.download_cache)

@@ -20,10 +20,22 @@ def cache_key(key: str) -> str:
     return f"setup-poetry-parallel-{sys.platform}-{platform.machine()}-{key}"
 
 
-def of_plan(planned: Plan, install_dir: PurePath) -> Exports:
+def of_plan(planned: Plan, install_dir: PurePath, download_cache: PurePath | None) -> Exports:
     root = install_paths(install_dir, planned.key).root
+    prefix = f"setup-poetry-parallel-downloads-{sys.platform}-{platform.machine()}"
+    prefix += f"-poetry{planned.spec.poetry_version}-"
     return Exports(
-        outputs={"cache-key": cache_key(planned.key), "install-path": str(root)}, env={}, path=[]
+        outputs={
+            "cache-key": cache_key(planned.key),
+            "install-path": str(root),
+            # actions/cache of the download cache: exact for this lock file, else the newest
+            # cache of the same Poetry and platform (most archives are still the same).
+            "download-cache": str(download_cache) if download_cache else "",
+            "downloads-key": prefix + planned.lock_digest,
+            "downloads-restore-key": prefix,
+        },
+        env={},
+        path=[],
     )
 
 

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel import dynamic_versioning, interpreters, plugin_cache, process
+from setup_poetry_parallel import (
+    downloads,
+    dynamic_versioning,
+    interpreters,
+    plugin_cache,
+    process,
+)
+from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.install import Install
 from setup_poetry_parallel.interpreters import Interpreter
 from setup_poetry_parallel.path_errors import preparing
@@ -47,12 +54,25 @@ def find_pythons(settings: Settings) -> list[Interpreter]:
 
 
 def make_dirs(settings: Settings) -> JobPaths:
-    """Before the install, so that a state-dir that cannot be written fails at once."""
+    """Before the install, so that a state-dir or download-cache that cannot be written fails
+    at once. The job's cache gets the host's shared downloads (downloads.py says what and why)."""
     job = job_paths(settings.state_dir, settings.job_id)
     with preparing("state-dir", settings.state_dir):
         for directory in job.created_dirs():
             Path(directory).mkdir(parents=True, exist_ok=True)
+    if settings.download_cache is not None and not job.windows:  # links need privileges there
+        with preparing(settings.download_cache_input, settings.download_cache):
+            shared = downloads.prepare(settings.download_cache)
+        with preparing("state-dir", settings.state_dir):
+            _share(Path(job.cache) / "artifacts", shared)
     return job
+
+
+def _share(link: Path, shared: Path) -> None:
+    if link.is_dir() and not link.is_symlink():  # this job id ran before without sharing
+        log.info("%s is the job's own: keeping it", link)
+        return
+    _link(link, shared)
 
 
 def finish(
@@ -79,10 +99,20 @@ def finish(
                 done.manifest.python_sys_version,
             )
             plugin_cache.seed(Path(job.plugin_cache), text)
+    if settings.download_cache is not None and not job.windows:
+        _prune(settings.download_cache)
     if settings.project_python and (settings.working_directory / "pyproject.toml").is_file():
         project_python = pythons[settings.python_versions.index(settings.project_python)]
         _use_python(job, project_python, settings, {**settings.env, **env})
     return Job(job, env, [str(job.bin), *([str(job.pythons)] if pythons else [])])
+
+
+def _prune(download_cache: Path) -> None:
+    """Best effort: a busy or failing prune never fails a job; the next day's setup tries again."""
+    try:
+        downloads.prune(download_cache)
+    except (SetupError, OSError) as exc:
+        log.warning("download cache not pruned: %s", exc)
 
 
 def job_env(job: JobPaths) -> dict[str, str]:

@@ -35,6 +35,19 @@ class Plan:
     key: str
     project: ProjectPlugins
 
+    @property
+    def lock_digest(self) -> str:
+        """sha256 of the project's poetry.lock (its downloads' cache key); "no-lock" without."""
+        import hashlib
+
+        if self.project.pyproject is None:
+            return "no-lock"
+        try:
+            data = (self.project.pyproject.parent / "poetry.lock").read_bytes()
+        except OSError:
+            return "no-lock"
+        return hashlib.sha256(data).hexdigest()[:32]
+
     def locate(self, exc: SetupError) -> SetupError:
         """An error about one of the project's plugins points at its requires-plugins line."""
         name = self.project.name_of(exc.plugin) if exc.plugin else None

@@ -59,6 +59,7 @@ class RawInputs:
     installer: str = "auto"
     lock_timeout: str = ""
     project_plugins: str = "true"
+    download_cache: str = ""  # a directory; "" beside the installs; "false" turns it off
     output_format: str = ""
     poetry_dependencies: str = "locked"
 
@@ -117,11 +118,14 @@ class Settings:
     installer: Installer
     lock_timeout: float
     project_plugins: bool
+    download_cache: Path | None  # Poetry's downloads shared by the host's jobs; None: per job
     output_format: OutputFormat
     runner: Runner
     index: Index
     host: Host
     pause: Pause | None = None
+    # The input a download-cache error names: the one the user set (its default is install-dir's).
+    download_cache_input: str = "download-cache"
     poetry_dependencies: PoetryDependencies = "locked"
     # POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO as the user set it (None: unset): theirs wins.
     dynamic_versioning_no_io: str | None = None
@@ -158,6 +162,7 @@ def inputs_from_env(environ: Mapping[str, str]) -> RawInputs:
         installer=get("INSTALLER", "auto") or "auto",
         lock_timeout=get("LOCK_TIMEOUT"),
         project_plugins=get("PROJECT_PLUGINS", "true") or "true",
+        download_cache=get("DOWNLOAD_CACHE"),
         poetry_dependencies=get("POETRY_DEPENDENCIES", "locked") or "locked",
     )
 
@@ -214,19 +219,22 @@ def _pause(environ: Mapping[str, str]) -> Pause | None:
 
 def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
     runner = read_runner(environ)
+    install_dir = _dir_input(raw.install_dir, "install-dir") or default_install_dir(environ)
     return Settings(
         poetry_version=_poetry_version(raw.poetry_version),
         python_versions=_python_versions(raw.python_versions),
         project_python=_python_versions([raw.project_python])[0] if raw.project_python else None,
         plugins=_plugins(raw.plugins),
         working_directory=_working_directory(raw.working_directory),
-        install_dir=_dir_input(raw.install_dir, "install-dir") or default_install_dir(environ),
+        install_dir=install_dir,
         state_dir=_dir_input(raw.state_dir, "state-dir") or default_state_dir(environ),
         job_id=_job_id(raw.job_id) if raw.job_id else default_job_id(environ),
         poetry_python=raw.poetry_python or None,
         installer=_installer(raw.installer),
         lock_timeout=_lock_timeout(raw.lock_timeout),
         project_plugins=_boolean(raw.project_plugins, "project-plugins"),
+        download_cache=_download_cache(raw.download_cache, install_dir),
+        download_cache_input="download-cache" if raw.download_cache else "install-dir",
         output_format=_output_format(raw.output_format, on_runner=runner.active),
         runner=runner,
         index=read_index(environ),
@@ -305,6 +313,12 @@ def _dir_input(text: str, name: str) -> Path | None:
             f"{name} {text!r} is a dangling symbolic link: fix or remove the link", input=name
         )
     return path.resolve()
+
+
+def _download_cache(text: str, install_dir: Path) -> Path | None:
+    if text in FALSE_WORDS:
+        return None
+    return _dir_input(text, "download-cache") or install_dir / "downloads"
 
 
 def _job_id(text: str) -> str:

@@ -337,6 +337,20 @@ def protect_built_wheels() -> str:
     return _replace(Chef, "_prepare", original, _prepare)
 
 
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    """An exclusive flock for as long as the block runs; no lock where flock is missing."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the download cache is not shared there
+        yield
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield  # released when the file is closed
+
+
 def protect_downloads() -> str:
     from poetry.installation.executor import Executor
 
@@ -345,16 +359,21 @@ def protect_downloads() -> str:
     if original is None:
         return DIFFERS
 
-    # When a download fails, Poetry's artifact cache deletes its destination. Downloads are
-    # renamed into place (requests' atomic_open), so a destination that exists is a whole file
-    # another process has just finished: use it (Poetry checks its hash) rather than delete it.
+    # Poetry's artifact cache locks a download against the other threads of its process only:
+    # jobs sharing the cache would each fetch the same archive. One file lock per archive makes
+    # the others wait and take the finished file. And when a download fails, Poetry deletes its
+    # destination: downloads are renamed into place (requests' atomic_open), so a destination
+    # that exists is a whole file another process finished; keep it (Poetry checks its hash).
     def _download_archive(self: Any, operation: Any, url: str, dest: Any) -> Any:
-        try:
-            return original(self, operation, url, dest)
-        except Exception:
+        with _file_lock(str(dest) + ".spp-download.lock"):
             if os.path.isfile(str(dest)):
                 return None
-            raise
+            try:
+                return original(self, operation, url, dest)
+            except Exception:
+                if os.path.isfile(str(dest)):
+                    return None
+                raise
 
     return _replace(Executor, "_download_archive", original, _download_archive)
 
