@@ -11,11 +11,11 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.settings import Index
+from setup_poetry_parallel.versions import file_version
 
 JSON: str = "application/vnd.pypi.simple.v1+json"
 
@@ -46,23 +46,15 @@ def read(project: str, version: str, index: Index) -> ReleaseFiles:
 
 def of_version(document: dict[str, Any], project: str, version: Version) -> ReleaseFiles:
     """Pure: the upload time and requires-python of `version`'s files in a PEP 691 page."""
-    files = [f for f in document.get("files", []) if _version(f, project) == version]
+    files = [
+        f
+        for f in document.get("files", [])
+        if file_version(str(f.get("filename", "")), project) == version
+    ]
     times = [_time(f.get("upload-time")) for f in files]
     requires = next((str(f["requires-python"]) for f in files if f.get("requires-python")), None)
     known = [t for t in times if t is not None]
     return ReleaseFiles(max(known) if known and len(known) == len(times) else None, requires)
-
-
-def _version(entry: dict[str, Any], project: str) -> Version | None:
-    filename = str(entry.get("filename", ""))
-    try:
-        if filename.endswith(".whl"):
-            name, version, *_ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (ValueError, InvalidVersion):
-        return None
-    return version if name == project else None
 
 
 def _time(text: object) -> datetime.datetime | None:

@@ -80,7 +80,7 @@ def releases_from_json(document: dict[str, Any], project: str = "poetry") -> lis
     """Group a PEP 691 project page's files by version; a version is yanked if all its files are."""
     yanked: dict[Version, bool] = {}
     for entry in document.get("files", []):
-        version = _file_version(str(entry.get("filename", "")), project)
+        version = file_version(str(entry.get("filename", "")), project)
         if version is None:
             continue
         is_yanked = bool(entry.get("yanked"))
@@ -88,7 +88,8 @@ def releases_from_json(document: dict[str, Any], project: str = "poetry") -> lis
     return [Release(v, y) for v, y in sorted(yanked.items())]
 
 
-def _file_version(filename: str, project: str) -> Version | None:
+def file_version(filename: str, project: str) -> Version | None:
+    """The version of `project` a wheel's or sdist's file name holds; None for another's."""
     try:
         if filename.endswith(".whl"):
             name, version, *_ = parse_wheel_filename(filename)
