@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,7 @@ CONTENDERS = {
     "parallel_off": {**SWITCHES_OFF, "POETRY_INSTALLER_PARALLEL": "false"},
 }
 ENV_PYTHON = "3.11"
+KINDS = ("cold", "update", "cold_cpu", "update_cpu")
 RESULTS = REPO / "benchmarks" / "results" / "races.json"
 
 
@@ -160,28 +162,38 @@ def _operations(run: Run) -> dict[str, int]:
     return {"installs": int(found[1]), "updates": int(found[2])} if found else {}
 
 
-def _one(job: Job, kind: str, contender: str) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _one(job: Job, kind: str, contender: str) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of Poetry and every process it waited for (its pips):
+    the CPU figure moves much less than the wall one when other work loads the machine."""
     venv = job.fresh_env() if kind == "cold" else job.old_env()
+    cpu = _children_cpu()
     run = _check(job.poetry(venv, CONTENDERS[contender], "install", "--no-root"), contender)
+    cpu = _children_cpu() - cpu
     counted = _operations(run)
     # The seeded venv may already hold one of the 40 (uv seeds pip's companions): count both.
     if sum(counted.values()) < len(PACKAGES) or (kind == "update" and counted["updates"] < 39):
         raise RuntimeError(
             f"{kind} {contender}: {counted}, not {len(PACKAGES)}:\n{run.stdout[:600]}"
         )
-    return run.seconds
+    return run.seconds, cpu
 
 
 def measure(root: Path, rounds: int, log: Log) -> dict[str, Any]:
     job = Job(root, log)
-    raw: dict[str, dict[str, list[float]]] = {"cold": {}, "update": {}}
+    raw: dict[str, dict[str, list[float]]] = {k: {} for k in KINDS}
     for index in range(rounds):
         names = list(CONTENDERS) if index % 2 == 0 else list(reversed(CONTENDERS))
-        for kind, rows in raw.items():
+        for kind in ("cold", "update"):
             for name in names:
-                seconds = _one(job, kind, name)
-                rows.setdefault(name, []).append(seconds)
-                log(f"  races round {index + 1} {kind} {name}: {seconds:.2f} s")
+                wall, cpu = _one(job, kind, name)
+                raw[kind].setdefault(name, []).append(wall)
+                raw[f"{kind}_cpu"].setdefault(name, []).append(cpu)
+                log(f"  races round {index + 1} {kind} {name}: {wall:.2f} s, CPU {cpu:.2f} s")
     return raw
 
 
@@ -209,13 +221,16 @@ def markdown(summary: dict[str, dict[str, float | None]]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for kind, row in summary.items():
-        cells = [f"{row[n]:.2f} s" for n in CONTENDERS]
+        cells = [f"{row[n]:.2f} s" for n in CONTENDERS]  # wall, or CPU for *_cpu
         ratios = [
             f"{row[r]:.2f}" for r in ("protected_vs_parallel_on", "parallel_off_vs_parallel_on")
         ]
         lines.append(f"| {kind} | " + " | ".join(cells + ratios) + " |")
     lines.append("")
-    lines.append("Times: medians of the rounds. Ratios: medians of the per-round ratios.")
+    lines.append(
+        "Wall seconds (`*_cpu`: CPU seconds of Poetry and its pips): medians of the rounds."
+        " Ratios: medians of the per-round ratios."
+    )
     return "\n".join(lines)
 
 
