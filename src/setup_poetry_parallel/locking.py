@@ -228,7 +228,9 @@ def exclusive(path: Path, waiter: _Waiter, *, stale_after: float = STALE_AFTER) 
     """An O_EXCL lock file naming its holder, with a heartbeat and stale-holder detection."""
     token = secrets.token_hex(8)
     watch = _StaleWatch(stale_after)
-    while not write_new(path, _me(token)):
+    # Look before trying: a create is five operations and an fsync on the server, and a
+    # dozen waiters polling with creates would slow the holder down.
+    while os.path.lexists(path) or not write_new(path, _me(token)):
         info = read_info(path)
         if watch.is_stale(path, info):
             _break(path, info)
