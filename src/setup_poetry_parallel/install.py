@@ -224,11 +224,17 @@ def _publish(
         if generations.publish(paths, number + 1, mine.manifest.build):
             break
     log.info("published build %s as generation %s", mine.manifest.build, number + 1)
-    previous = {seen.build if seen else "", current_build(paths) or ""}
-    for old in sorted(previous - {"", mine.manifest.build}):
-        cleanup.mark_superseded(paths, old)
-    # Published: from here on jobs reuse it. Readers see the old file or the new one.
-    _write_current(paths, number + 1, mine.manifest)
+    # Published: from here on jobs reuse it, and nothing may fail this setup (its caller
+    # would remove the build). The rest is bookkeeping a later setup under the lock redoes.
+    try:
+        previous = {seen.build if seen else "", current_build(paths) or ""}
+        for old in sorted(previous - {"", mine.manifest.build}):
+            cleanup.mark_superseded(paths, old)
+        _write_current(paths, number + 1, mine.manifest)  # readers see the old or the new
+    except OSError as exc:
+        log.warning(
+            "build %s is published; updating %s failed: %s", mine.manifest.build, paths.current, exc
+        )
     return mine
 
 
