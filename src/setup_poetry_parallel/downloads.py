@@ -1,6 +1,6 @@
 """Poetry's downloads, kept on the host and shared by its jobs: only the part that is safe.
 
-Each job keeps its own POETRY_CACHE_DIR; only its `artifacts/` is a link into the host's
+Each job keeps its own POETRY_CACHE_DIR; its `artifacts/` and `cache/` are links into the host's
 download cache (`download-cache`, beside the installs by default). Per part of that cache dir:
 
 - `artifacts/` (downloaded wheels and sdists, and the wheels Poetry builds from sdists):
@@ -9,8 +9,12 @@ download cache (`download-cache`, beside the installs by default). Per part of t
   lock file's hashes. Our plugin closes the two gaps: a wheel built from an sdist is built
   beside and renamed into place (`SPP_PROTECT_BUILT_WHEELS`), and a failed download no longer
   deletes the file another job has just finished (`SPP_PROTECT_DOWNLOADS`).
-- `cache/repositories/` (HTTP cache, package metadata): per job. Index pages are small and
-  revalidated anyway; the metadata files are written in place.
+- `cache/repositories/` (Poetry's package metadata and its HTTP cache): shared, which spares
+  every later job the index pages of every package. The metadata files, which Poetry writes
+  in place, are written under a fresh name and renamed by our plugin
+  (`SPP_PROTECT_METADATA_CACHE`); the HTTP cache is kept whole across processes by
+  `SPP_PROTECT_HTTP_CACHE` (body before metadata, one file lock per entry; before Poetry 2.4
+  cachecontrol replaced each entry's one file atomically itself).
 - `src/` (git clones): per job. Poetry resets and fetches them in place, unlocked.
 - virtualenvs, config, data: per job, as before.
 
@@ -41,16 +45,20 @@ _STAMP: Final = ".pruned"
 _LOCK: Final = "prune.lock"
 
 
+# The parts of Poetry's cache dir that jobs share: the same names in the job's cache dir and here.
+SHARED: Final = ("artifacts", "cache")
+
+
 def artifacts(root: Path) -> Path:
     return root / "artifacts"
 
 
-def prepare(root: Path) -> Path:
-    """The shared artifacts dir, created; refused where another user could plant archives."""
-    for directory in (root, artifacts(root)):
+def prepare(root: Path) -> list[Path]:
+    """The shared parts, created; refused where another user could plant archives."""
+    for directory in (root, *(root / part for part in SHARED)):
         directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         trust.check_dir(directory)
-    return artifacts(root)
+    return [root / part for part in SHARED]
 
 
 def unused(entries: Iterable[tuple[Path, float]], now: float, max_unused: float) -> list[Path]:

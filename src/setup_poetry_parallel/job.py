@@ -64,7 +64,8 @@ def make_dirs(settings: Settings) -> JobPaths:
         with preparing(settings.download_cache_input, settings.download_cache):
             shared = downloads.prepare(settings.download_cache)
         with preparing("state-dir", settings.state_dir):
-            _share(Path(job.cache) / "artifacts", shared)
+            for part in shared:
+                _share(Path(job.cache) / part.name, part)
     return job
 
 

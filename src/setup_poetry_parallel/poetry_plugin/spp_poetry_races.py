@@ -55,6 +55,7 @@ SWITCHES = {
     "SPP_PROTECT_HTTP_CACHE": "the HTTP cache (python-poetry/poetry#11048)",
     "SPP_PROTECT_BUILT_WHEELS": "wheels built into a shared artifacts cache",
     "SPP_PROTECT_DOWNLOADS": "a failed download deleting another process's archive",
+    "SPP_PROTECT_METADATA_CACHE": "package metadata written in place in a shared cache",
 }
 _OFF_VALUES = {"0", "false", "no", "off"}
 # Marks our wrappers, so that a second activation in one process does not wrap twice.
@@ -378,6 +379,36 @@ def protect_downloads() -> str:
     return _replace(Executor, "_download_archive", original, _download_archive)
 
 
+def protect_metadata_cache() -> str:
+    from poetry.utils import cache
+
+    parameters = ["self", "key", "value", "minutes"]
+    original = _own_method(cache.FileCache, "put", parameters)
+    item, expiration = getattr(cache, "CacheItem", None), getattr(cache, "_expiration", None)
+    if original is None or item is None or expiration is None:
+        return DIFFERS
+
+    # Poetry's package-metadata cache (cache/repositories/<source>) writes each file in place:
+    # a process sharing the cache can read it half-written ("Corrupt cache file was detected").
+    # The same payload, written under a fresh name and renamed into place.
+    def put(self: Any, key: str, value: Any, minutes: Optional[int] = None) -> None:
+        payload = item(value, expires=expiration(minutes) if minutes is not None else None)
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = self._serialize(payload)
+        fd, scratch = tempfile.mkstemp(prefix="." + path.name + ".", dir=str(path.parent))
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(scratch, str(path))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(scratch)
+            raise
+
+    return _replace(cache.FileCache, "put", original, put)
+
+
 # --- Activation -----------------------------------------------------------------------------
 
 PROTECTIONS: Dict[str, Callable[[], str]] = {
@@ -386,6 +417,7 @@ PROTECTIONS: Dict[str, Callable[[], str]] = {
     "SPP_PROTECT_HTTP_CACHE": protect_http_cache,
     "SPP_PROTECT_BUILT_WHEELS": protect_built_wheels,
     "SPP_PROTECT_DOWNLOADS": protect_downloads,
+    "SPP_PROTECT_METADATA_CACHE": protect_metadata_cache,
 }
 
 
