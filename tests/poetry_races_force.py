@@ -15,9 +15,13 @@ that a reproduction hits every time. Each hook is off unless its variable is set
   it (open "wb" truncates), then the longer content is written first (#9158). The first one
   waits for the second as long as the second wheel's install has not started, then at most
   SPP_FORCE_WAIT seconds more (when the second is held back before its open, it never comes).
-- SPP_FORCE_HTTP_HOLD=<dir>: the first body written to cachecontrol's SeparateBodyFileCache
-  waits (after `<dir>/held` is created) until `<dir>/release` exists or SPP_FORCE_WAIT
+- SPP_FORCE_HTTP_HOLD=<dir>: the writer's first body written to cachecontrol's
+  SeparateBodyFileCache waits (after `<dir>/held` names its URL) until `<dir>/release` exists
+  (the test creates it once the reader is done), or `<dir>/missed` does, or SPP_FORCE_WAIT
   seconds passed (#11048).
+- SPP_FORCE_HTTP_READ=<dir>: the reader creates `<dir>/missed` when it looks up the held URL
+  and finds no entry at all (with the protection: no metadata before its body). It then fetches
+  the page itself and would only wait for the writer's entry lock: no reason to hold longer.
 - SPP_FORCE_HIDE=write_to_fs: Poetry's WheelDestination loses its own write_to_fs (a Poetry
   whose internals differ; the base class's method still installs).
 
@@ -166,19 +170,46 @@ def _force_shared_file(relative):
 
 
 def _force_http_hold(directory):
+    """The writer: wait in the first set_body until the test releases it, or until the reader
+    found no entry for that URL (it then fetches it itself and waits for nothing we hold)."""
+    held = os.path.join(directory, "held")
+
+    def released():
+        return any(os.path.exists(os.path.join(directory, n)) for n in ("release", "missed"))
+
     def hook(file_cache):
         cls = file_cache.SeparateBodyFileCache
         set_body = cls.set_body
 
         def held_set_body(self, key, body):
-            held = os.path.join(directory, "held")
             if not os.path.exists(held):
                 with open(held, "w") as marker:
                     marker.write(key)
-                _deadline_wait(lambda: os.path.exists(os.path.join(directory, "release")))
+                _deadline_wait(released)
             return set_body(self, key, body)
 
         cls.set_body = held_set_body
+
+    _after_import("cachecontrol.caches.file_cache", hook)
+
+
+def _force_http_read(directory):
+    """The reader: say when it looked up the held URL and found nothing (`<dir>/missed`)."""
+    held = os.path.join(directory, "held")
+
+    def hook(file_cache):
+        cls = file_cache.SeparateBodyFileCache
+        get = cls.get
+
+        def watched_get(self, key):
+            value = get(self, key)
+            if value is None and os.path.exists(held):
+                with open(held) as marker:
+                    if marker.read() == key:
+                        open(os.path.join(directory, "missed"), "w").close()
+            return value
+
+        cls.get = watched_get
 
     _after_import("cachecontrol.caches.file_cache", hook)
 
@@ -193,5 +224,7 @@ if os.environ.get("SPP_FORCE_SHARED_FILE"):
     _force_shared_file(os.environ["SPP_FORCE_SHARED_FILE"])
 if os.environ.get("SPP_FORCE_HTTP_HOLD"):
     _force_http_hold(os.environ["SPP_FORCE_HTTP_HOLD"])
+if os.environ.get("SPP_FORCE_HTTP_READ"):
+    _force_http_read(os.environ["SPP_FORCE_HTTP_READ"])
 if os.environ.get("SPP_FORCE_HIDE") == "write_to_fs":
     _after_import("poetry.installation.wheel_installer", _hide_write_to_fs)

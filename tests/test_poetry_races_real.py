@@ -302,8 +302,10 @@ def _held_writer_round(
     write; the reader runs meanwhile. Returns the cache's entries when held, and the reader."""
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     env = {**env, "POETRY_CACHE_DIR": str(root / "cache"), "SPP_PROTECT_HTTP_CACHE": protect}
-    # Held longer than the reader's retries (about 9 s), so that the control cannot heal.
-    force = _force(tmp_path, SPP_FORCE_HTTP_HOLD=str(root), SPP_FORCE_WAIT="15")
+    # Held until the reader is done (its retries must not see the body arrive), or until it
+    # found nothing to read (protected); the bound only stops a broken test.
+    force = _force(tmp_path, SPP_FORCE_HTTP_HOLD=str(root), SPP_FORCE_WAIT="300")
+    reading = _force(tmp_path, SPP_FORCE_HTTP_READ=str(root))
     writer = subprocess.Popen(
         ["poetry", "lock"],
         cwd=_cache_project(root / "writer", index),
@@ -319,7 +321,7 @@ def _held_writer_round(
         reader = subprocess.run(
             ["poetry", "lock"],
             cwd=_cache_project(root / "reader", index),
-            env=env,
+            env={**env, **reading},
             capture_output=True,
             text=True,
             check=False,
@@ -335,11 +337,13 @@ def _held_writer_round(
 def test_http_cache_shared_by_two_poetry_processes(
     line: str, shared_install_dir: Path, tmp_path: Path
 ) -> None:
-    """FORCED: the writer is held between cachecontrol's metadata file and its body file (our
-    sitecustomize waits in SeparateBodyFileCache.set_body); the reader finds the index page's
-    metadata, gets an empty body and fails ("All attempts to connect", IncompleteRead inside).
-    Protected: the body is written first, so the reader sees a miss, fetches the page itself
-    and succeeds; and a later `poetry lock` is served from the cache (it stays useful)."""
+    """FORCED: the writer is held in its first cache write (our sitecustomize waits in
+    SeparateBodyFileCache.set_body) until the reader is done. Without the protection that is
+    between the metadata file and the body file: the reader finds the index page's metadata,
+    gets an empty body and fails ("All attempts to connect", IncompleteRead inside), through
+    every retry. Protected: the body is written first, so the reader finds no entry (then the
+    writer is let go), fetches the page itself and succeeds; and a later `poetry lock` is
+    served the page from the cache (it stays useful)."""
     version = LINES[line]
     project = make_project(tmp_path / "engine-project", plugins="")
     env = _engine(version, project, shared_install_dir, tmp_path / "state").env()
