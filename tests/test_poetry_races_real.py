@@ -238,7 +238,7 @@ def _fresh_install_round(line: Line, tmp_path: Path, protect: str) -> bytes:
     python = str(line.venv / "bin" / "python")
     _uv("pip", "uninstall", "-q", "--python", python, *SHARING)
     shutil.rmtree(line.site_packages / "backports", ignore_errors=True)
-    force = _force(tmp_path, SPP_FORCE_SHARED_FILE=SHARED_FILE, SPP_FORCE_WAIT="3")
+    force = _force(tmp_path, SPP_FORCE_SHARED_FILE=SHARED_FILE, SPP_FORCE_WAIT="6")
     done = line.poetry("install", "--no-root", **force, SPP_PROTECT_SHARED_FILES=protect)
     assert done.returncode == 0, done.stdout + done.stderr  # Poetry never notices
     return (line.site_packages / SHARED_FILE).read_bytes()
