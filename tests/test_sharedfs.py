@@ -20,6 +20,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,11 @@ LOCK_TIMEOUT = 240
 def the_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     if reason := unavailable():
         pytest.skip(reason)
-    index = wheelhouse.build(tmp_path_factory.mktemp("index"))  # before the hosts exist
-    with bed(tmp_path_factory.mktemp("sharedfs")) as the_bed:
-        the_bed.serve_index(index)
-        yield the_bed
+    with ThreadPoolExecutor(1) as pool:  # the wheels download while the bed comes up
+        index = pool.submit(wheelhouse.build, tmp_path_factory.mktemp("index"))
+        with bed(tmp_path_factory.mktemp("sharedfs")) as the_bed:
+            the_bed.serve_index(index.result())
+            yield the_bed
 
 
 def engine_env(the_bed: Bed, **extra: str) -> dict[str, str]:
@@ -201,14 +203,12 @@ def wait_for(path: Path, proc: subprocess.Popen[str], what: str) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("backend", ["glusterfs", "glusterfs-nolock"])
-def test_a_host_killed_mid_build_another_host_finishes(
-    backend: str, the_bed: Bed, tmp_path: Path
-) -> None:
+def test_a_host_killed_mid_build_another_host_finishes(the_bed: Bed, tmp_path: Path) -> None:
     """Host A holds the lock and is half-way through its build when the host dies (its init,
     FUSE client and all). B and C were waiting: one of them builds, the other reuses, within
     --lock-timeout (the setups fail past it). A's half build is kept: nobody can know yet that
     its owner is gone (another host, heartbeat silent for less than the limit)."""
+    backend = "glusterfs"
     volume = the_bed.mount(backend)
     install = volume / f"install-kill-{backend}"
     project = shared_project(the_bed, volume / f"project-kill-{backend}")
@@ -234,6 +234,44 @@ def test_a_host_killed_mid_build_another_host_finishes(
     seen = inspect(the_bed, install, project)
     assert len(seen["builds"]) == 2, seen  # theirs, and A's half build: its owner may be alive
     print(f"\n[{backend}] host killed mid-build: another host finished {recovered:.0f} s later")
+
+
+TAKE_OVER = """
+import logging, sys, time
+from pathlib import Path
+from setup_poetry_parallel import locking
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+lock, seconds = Path(sys.argv[1]), float(sys.argv[2])
+started = time.monotonic()
+with locking.hold(lock, timeout=120, what="test", stale_after=float(sys.argv[3])):
+    print(f"HELD {time.monotonic() - started:.0f}", flush=True)
+    time.sleep(seconds)
+"""
+
+
+def test_a_lock_file_left_by_a_killed_host_is_taken_over_by_its_silence(
+    the_bed: Bed,
+) -> None:
+    """No locks (glusterfs-nolock): host A holds the lock file and its host dies. Its pid means
+    nothing to host B; B takes the lock once the heartbeat has been silent for stale_after
+    (5 s here, 60 s in the engine: the setup above shows the whole engine on GlusterFS)."""
+    lock = the_bed.mount("glusterfs-nolock") / "takeover" / "install.lock"
+    the_bed.run(HOSTS[0], "mkdir", "-p", str(lock.parent))
+    holder = the_bed.start("hostA", sys.executable, "-c", TAKE_OVER, str(lock), "300", "5")
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().startswith("HELD")
+        the_bed.kill_host("hostA")
+        holder.communicate(timeout=60)
+        taker = the_bed.run("hostB", sys.executable, "-c", TAKE_OVER, str(lock), "0", "5")
+    finally:
+        the_bed.script("up.sh", *BACKENDS)  # hostA back, mounts repaired
+    assert taker.stdout.startswith("HELD"), taker.stderr
+    assert "the lock file" in taker.stderr
+    assert "refuses flock" in taker.stderr
+    assert "has had no heartbeat for" in taker.stderr
+    assert "which is gone" not in taker.stderr, "a pid of another host means nothing here"
+    print(f"\n[glusterfs-nolock] lock file of a killed host taken over: {taker.stdout.strip()} s")
 
 
 def test_a_host_cut_off_while_holding_the_lock_corrupts_nothing(
