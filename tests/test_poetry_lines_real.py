@@ -114,6 +114,9 @@ def test_a_poetry_whose_internals_moved_warns_once_and_works(tmp_path: Path) -> 
     [manager] = venv.glob("lib/python3*/site-packages/poetry/plugins/plugin_manager.py")
     text = manager.read_text()
     assert "PATH = " in text
+    # A new file, not a write into this one: uv hardlinks installed files from its cache, and
+    # an edit in place would rename the attribute in every later install of 2.5.1.
+    manager.unlink()
     manager.write_text(text.replace("PATH", "CACHE_PATH"))
     shutil.rmtree(manager.parent / "__pycache__", ignore_errors=True)
     env = done.env()

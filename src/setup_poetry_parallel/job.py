@@ -61,7 +61,8 @@ def make_dirs(settings: Settings) -> JobPaths:
         for directory in job.created_dirs():
             Path(directory).mkdir(parents=True, exist_ok=True)
     if settings.download_cache is not None and not job.windows:  # links need privileges there
-        with preparing(settings.download_cache_input, settings.download_cache):
+        given, path = settings.download_cache_input or ("download-cache", settings.download_cache)
+        with preparing(given, path):
             shared = downloads.prepare(settings.download_cache)
         with preparing("state-dir", settings.state_dir):
             for part in shared:

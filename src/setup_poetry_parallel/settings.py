@@ -124,8 +124,9 @@ class Settings:
     index: Index
     host: Host
     pause: Pause | None = None
-    # The input a download-cache error names: the one the user set (its default is install-dir's).
-    download_cache_input: str = "download-cache"
+    # What a download-cache error names: the input the user set and its path (by default the
+    # cache is under install-dir, so install-dir is what the user has to fix).
+    download_cache_input: tuple[str, Path] | None = None
     poetry_dependencies: PoetryDependencies = "locked"
     # POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO as the user set it (None: unset): theirs wins.
     dynamic_versioning_no_io: str | None = None
@@ -234,7 +235,9 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         lock_timeout=_lock_timeout(raw.lock_timeout),
         project_plugins=_boolean(raw.project_plugins, "project-plugins"),
         download_cache=_download_cache(raw.download_cache, install_dir),
-        download_cache_input="download-cache" if raw.download_cache else "install-dir",
+        download_cache_input=("download-cache", Path(raw.download_cache))
+        if raw.download_cache
+        else ("install-dir", install_dir),
         output_format=_output_format(raw.output_format, on_runner=runner.active),
         runner=runner,
         index=read_index(environ),
