@@ -198,7 +198,7 @@ def _update_round(line: Line, tmp_path: Path, protect: str) -> subprocess.Comple
     return line.poetry("install", "--no-root", **force, SPP_PROTECT_UNINSTALL=protect)
 
 
-@pytest.mark.parametrize("line", ["2.0", "2.5"])
+@pytest.mark.parametrize("line", list(LINES))
 def test_parallel_uninstalls(line: str, lines: Callable[[str], Line], tmp_path: Path) -> None:
     """FORCED: pip uninstall idna lists six's .dist-info just as pip uninstall six removes it
     (the isdir/listdir window of pip's pkg_resources scan, Python < 3.11): FileNotFoundError,
@@ -244,7 +244,7 @@ def _fresh_install_round(line: Line, tmp_path: Path, protect: str) -> bytes:
     return (line.site_packages / SHARED_FILE).read_bytes()
 
 
-@pytest.mark.parametrize("line", ["2.0", "2.5"])
+@pytest.mark.parametrize("line", list(LINES))
 def test_files_two_wheels_share(line: str, lines: Callable[[str], Line], tmp_path: Path) -> None:
     """FORCED: both installer threads open `backports/__init__.py` ("wb" truncates) before
     either writes, and the longer content is written first: the file ends as the shorter one
