@@ -277,6 +277,13 @@ def test_pins_are_the_table_without_hashes() -> None:
     assert not [p for p in pins if "hash" in p or p.startswith("#")]
 
 
+def classified(output: str, chosen: InstallSpec) -> tuple[str, SetupError]:
+    """A captured installer output, as the installer's failure, through the classifier."""
+    text = (OUTPUTS / output).read_text()
+    raw = SetupError("installing Poetry and plugins failed (exit 1): uv pip install", details=text)
+    return text, installer_error(raw, chosen, VENV, "https://pypi.org/simple")
+
+
 LOCK_CLASSIFIED = [
     ("uv-hash-mismatch.txt", "uv", (), SetupError, r"^crashtest 0\.4\.1 from the index \S+ does not match the sha256 locked for Poetry 2\.5\.1 \(poetry-2\.5\.1\.txt\)", None),
     ("pip-hash-mismatch.txt", "pip", (), SetupError, r"^crashtest 0\.4\.1 from the index \S+ does not match the sha256 locked for Poetry 2\.5\.1", None),
@@ -297,10 +304,7 @@ def test_locked_install_failures_classified(
     says: str,
     plugin: str | None,
 ) -> None:
-    text = (OUTPUTS / output).read_text()
-    raw = SetupError("installing Poetry and plugins failed (exit 1): uv pip install", details=text)
-    chosen = spec(installer_name, requirements, LOCKED)
-    found = installer_error(raw, chosen, VENV, "https://pypi.org/simple")
+    _, found = classified(output, spec(installer_name, requirements, LOCKED))
     assert type(found) is kind
     assert re.search(says, found.message, re.IGNORECASE), found.message
     assert "\n" not in found.message
@@ -334,11 +338,7 @@ def test_installer_output_classified(
     says: str,
     plugin: str | None,
 ) -> None:
-    text = (OUTPUTS / output).read_text()
-    raw = SetupError("installing Poetry and plugins failed (exit 1): uv pip install", details=text)
-    found = installer_error(
-        raw, spec(installer_name, requirements), VENV, "https://pypi.org/simple"
-    )
+    text, found = classified(output, spec(installer_name, requirements))
     assert type(found) is kind
     assert re.search(says, found.message), found.message
     assert found.plugin == plugin
