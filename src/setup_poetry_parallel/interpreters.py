@@ -75,14 +75,18 @@ def candidates(
         yield [launcher, f"-{minor}"]
 
 
-def probe(command: list[str], env: Mapping[str, str]) -> Interpreter | None:
-    """Ask `command` what it is; None when it is not a working Python. `env` is handed on."""
+def probe(
+    command: list[str], env: Mapping[str, str], *, cwd: Path | None = None
+) -> Interpreter | None:
+    """Ask `command` what it is; None when it is not a working Python. `env` is handed on;
+    `cwd` matters to pyenv's shims, which read `.python-version` there."""
     if not os.path.exists(command[0]):
         return None
     try:
         done = subprocess.run(
             [*command, "-c", PROBE],
             env=dict(env),
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=30,

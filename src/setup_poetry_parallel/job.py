@@ -17,6 +17,7 @@ from setup_poetry_parallel import (
     interpreters,
     plugin_cache,
     process,
+    project_env,
 )
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.install import Install
@@ -83,6 +84,10 @@ def finish(
     with preparing("state-dir", settings.state_dir):
         _link(Path(job.poetry_shim), Path(done.venv.poetry), copy=job.windows)
         if not job.windows:  # tox and virtualenv find Pythons through the py launcher there
+            # `python` and `pip` links are this run's decision (_give_python), never an
+            # earlier run's of this job id.
+            for name in ("python", "pip"):
+                (Path(job.pythons) / name).unlink(missing_ok=True)
             for found in pythons:
                 _link(Path(job.pythons) / f"python{found.minor}", found.path)
         env = {**job_env(job), **STATIC_ENV}
@@ -105,7 +110,7 @@ def finish(
         _prune(settings.download_cache)
     if settings.project_python and (settings.working_directory / "pyproject.toml").is_file():
         project_python = pythons[settings.python_versions.index(settings.project_python)]
-        _use_python(job, project_python, settings, {**settings.env, **env})
+        _give_python(job, project_python, settings, {**settings.env, **env})
     return Job(job, env, [str(job.bin), *([str(job.pythons)] if pythons else [])])
 
 
@@ -141,6 +146,51 @@ def _link(link: Path, target: Path, *, copy: bool = False) -> None:
     else:
         tmp.symlink_to(target)
     os.replace(tmp, link)
+
+
+def _give_python(
+    job: JobPaths, python: Interpreter, settings: Settings, env: dict[str, str]
+) -> None:
+    """The project env's Python, without starting Poetry where the job's PATH decides it
+    (project_env.py says when and why)."""
+    path = os.pathsep.join([str(job.bin), str(job.pythons), env.get("PATH", "")])
+    found = shutil.which("python", path=path)
+    path_python = (
+        interpreters.probe([found], env, cwd=settings.working_directory) if found else None
+    )
+    chosen = project_env.choose(
+        project_env.facts(
+            requested=python,
+            requested_spec=settings.project_python or "",
+            path_python=path_python,
+            windows=job.windows,
+            env_choice=settings.env_choice,
+            project=settings.working_directory,
+            config_dir=Path(job.config),
+            virtualenvs=Path(job.virtualenvs),
+        )
+    )
+    if chosen.route is project_env.Route.ENV_USE:
+        log.info("project env: poetry env use, since %s", chosen.why)
+        _use_python(job, python, settings, env)
+    elif chosen.route is project_env.Route.LINK:
+        # pip too, so that `pip` installs where `python` runs; only `pip3.X` beside the
+        # interpreter is surely its own (Debian's /usr/bin/pip3 is the default python3's).
+        pip = Path(os.path.realpath(python.path)).with_name(f"pip{python.minor}")
+        with preparing("state-dir", settings.state_dir):
+            _link(Path(job.pythons) / "python", python.path)
+            if pip.is_file():
+                _link(Path(job.pythons) / "pip", pip)
+        log.info(
+            "`python`%s of later steps: now Python %s (%s), the project env's, as"
+            " actions/setup-python would make it; %s",
+            " and `pip`" if pip.is_file() else "",
+            python.version,
+            python.path,
+            chosen.why,
+        )
+    else:
+        log.info("project env of this job uses Python %s: %s", python.version, chosen.why)
 
 
 def _use_python(

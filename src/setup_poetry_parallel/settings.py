@@ -40,6 +40,14 @@ FALSE_WORDS: Final = ("false", "False", "FALSE")
 
 _VERSION_SPEC = re.compile(r"^(latest|\d+\.\d+|\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?(?:\.post\d+)?)$")
 _PYTHON_SPEC = re.compile(r"^(?:pypy)?3\.\d+(?:\.\d+)?t?$")
+# Read by Poetry when it picks the project env's Python: see project_env.py.
+ENV_CHOICE: Final = (
+    "POETRY_VIRTUALENVS_USE_POETRY_PYTHON",
+    "POETRY_VIRTUALENVS_CREATE",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+)
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -130,6 +138,8 @@ class Settings:
     poetry_dependencies: PoetryDependencies = "locked"
     # POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO as the user set it (None: unset): theirs wins.
     dynamic_versioning_no_io: str | None = None
+    # The variables that decide which Python Poetry gives the project env (project_env.py).
+    env_choice: Mapping[str, str] = field(default_factory=dict)
     # The environment handed to every program the engine starts; never read below here.
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -245,6 +255,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         pause=_pause(environ),
         poetry_dependencies=_poetry_dependencies(raw.poetry_dependencies),
         dynamic_versioning_no_io=environ.get("POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO"),
+        env_choice={k: environ[k] for k in ENV_CHOICE if k in environ},
         env=dict(environ),
     )
 
