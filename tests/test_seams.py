@@ -71,7 +71,7 @@ ARGV_TABLE = [
         (),
         [
             [UV, "venv", "--quiet", "--no-project", "--python", "/usr/bin/python3.11", str(VENV.root)],
-            [UV, "pip", "install", "--compile-bytecode", "--python", str(VENV.python), "poetry==2.5.1", "/w/plugin.whl"],
+            [UV, "pip", "install", "--python", str(VENV.python), "poetry==2.5.1", "/w/plugin.whl"],
         ],
     ),
     (
@@ -79,7 +79,7 @@ ARGV_TABLE = [
         (PDV,),
         [
             [UV, "venv", "--quiet", "--no-project", "--python", "/usr/bin/python3.11", str(VENV.root)],
-            [UV, "pip", "install", "--compile-bytecode", "--python", str(VENV.python), "poetry==2.5.1", PDV, "/w/plugin.whl"],
+            [UV, "pip", "install", "--python", str(VENV.python), "poetry==2.5.1", PDV, "/w/plugin.whl"],
         ],
     ),
     (
@@ -162,6 +162,17 @@ def test_poetry_env_use_argv(calls: list[Call], tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_bytecode_is_compiled_ahead_only_for_jobs_that_cannot_write_it(calls: list[Call]) -> None:
+    chosen = spec("uv", ())
+    Installer(chosen, read_index({}), {"PYTHONDONTWRITEBYTECODE": "1"}).install(
+        VENV, ["poetry==2.5.1"]
+    )
+    Installer(chosen, read_index({}), {"PYTHONDONTWRITEBYTECODE": ""}).install(
+        VENV, ["poetry==2.5.1"]
+    )
+    assert ["--compile-bytecode" in c.argv for c in calls] == [True, False]
+
+
 # --- Poetry's dependencies held to the locked table, or to the release's date --------------
 
 LOCKED = poetry_deps.choose("locked", "2.5.1")
@@ -175,7 +186,7 @@ def test_locked_uv_checks_the_table_hashes_in_the_one_resolution(
     chosen = spec("uv", (PDV,), LOCKED)
     Installer(chosen, read_index({}), {}).install(venv, [*chosen.pinned, "/w/plugin.whl"])
     assert [c.argv for c in calls] == [
-        [UV, "pip", "install", "--compile-bytecode", "--verify-hashes", "--constraint", LOCK,
+        [UV, "pip", "install", "--verify-hashes", "--constraint", LOCK,
          "--python", str(venv.python), "poetry==2.5.1", PDV, "/w/plugin.whl"],
     ]  # fmt: skip
 
@@ -218,7 +229,7 @@ def test_release_missing_from_the_table_is_pinned_as_of_its_upload(
     assert [c.argv for c in calls] == [
         [UV, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python",
          str(venv.python), "--exclude-newer", "2026-08-29T19:19:37Z", str(request), "-o", str(pins)],
-        [UV, "pip", "install", "--compile-bytecode", "--constraint", str(pins), "--python",
+        [UV, "pip", "install", "--constraint", str(pins), "--python",
          str(venv.python), "poetry==2.4.2", PDV, "/w/plugin.whl"],
     ]  # fmt: skip
     assert request.read_text() == "poetry==2.4.2\n"
@@ -264,7 +275,7 @@ def test_release_without_an_upload_time_falls_back_to_the_newest(
     chosen = spec("uv", (), "release-date")
     Installer(chosen, read_index({}), {}).install(venv, list(chosen.pinned))
     assert calls[-1].argv == [
-        UV, "pip", "install", "--compile-bytecode", "--python", str(venv.python), "poetry==2.5.1"
+        UV, "pip", "install", "--python", str(venv.python), "poetry==2.5.1"
     ]  # fmt: skip
 
 

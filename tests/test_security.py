@@ -24,14 +24,28 @@ pytestmark = pytest.mark.real
 def test_installed_files_are_not_writable_by_others_even_under_umask_0(tmp_path: Path) -> None:
     project = make_project(tmp_path / "project")
     argv = setup_argv(project, tmp_path / "install", tmp_path / "state", "umask")
+    # Jobs that write bytecode: the build then leaves it to them (installer._bytecode).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     # A careless runner: umask 0 (set in a shell, not preexec_fn, which is unsafe with threads).
     proc = subprocess.Popen(
         ["sh", "-c", 'umask 000 && exec "$@"', "sh", *argv],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     venv = Path(outputs(finish(proc))["poetry-venv"])
+    # Bytecode is written by the first Poetry start that imports a module (a job's, with its
+    # own umask), not by the build: it must land in dirs the build made.
+    started = subprocess.run(
+        ["sh", "-c", 'umask 000 && exec "$@"', "sh", str(venv / "bin" / "poetry"), "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Poetry (version" in started.stdout
+    assert list(venv.glob("lib/python3*/site-packages/poetry/__pycache__/*.pyc"))
     writable = [
         str(p)
         for p in [venv, *venv.rglob("*")]

@@ -21,13 +21,14 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from setup_poetry_parallel import (
     atomic,
+    background,
     cleanup,
     generations,
     owners,
@@ -71,9 +72,13 @@ def ensure(spec: InstallSpec, paths: InstallPaths, settings: Settings) -> Instal
                 return ready
             # Only the job that builds asks the index: in a burst the others are waiting here,
             # and eight HTTPS requests (and requests imports) on two cores slow the builder.
-            versions.check_release(spec.poetry_version, settings.index)
-            cleanup.collect(paths, newest)
-            return _build(spec, paths, settings, newest)
+            # It asks while uv installs (0.2 s off a cold setup); the build is published only
+            # if the release is fine, and a missing release is reported as the input it is.
+            with background.Task(
+                versions.check_release, spec.poetry_version, settings.index
+            ) as check:
+                cleanup.collect(paths, newest)
+                return _build(spec, paths, settings, newest, check.result)
 
 
 def find_ready(paths: InstallPaths) -> Install | None:
@@ -150,29 +155,29 @@ def make_dirs(paths: InstallPaths) -> None:
 
 
 def _build(
-    spec: InstallSpec, paths: InstallPaths, settings: Settings, seen: Published | None
+    spec: InstallSpec,
+    paths: InstallPaths,
+    settings: Settings,
+    seen: Published | None,
+    release_checked: Callable[[], object],
 ) -> Install:
     build_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
     venv = paths.build(build_id)
     root = Path(venv.root)
-    installer = Installer(spec, settings.index, settings.env)
     log.info("installing %s into %s", ", ".join(spec.pinned), root)
     try:
         # The owner first: a collector never sees this build without one (cleanup.abandoned).
         owner = cleanup.owner_file(paths, build_id)
         atomic.create_new(owner, json.dumps(owners.identity()), fsync=True)
         root.mkdir(mode=0o755)
-        with owners.heartbeat(owner) as collected:
-            _pause_for_tests("venv", settings.pause)
-            installer.create_venv(venv)
-            # Kept in the build: Poetry reads the wheel's recorded path when it resolves project
-            # plugins against its own environment, and fails if the file is gone.
-            wheel = plugin_wheel.write(root / "spp-wheel")
-            _pause_for_tests("install", settings.pause)
-            installer.install(venv, [*spec.pinned, str(wheel)])
-            _pause_for_tests("verify", settings.pause)
-            found = installer.verify(venv)
-            trust.restrict_permissions(root)
+        with owners.heartbeat(owner) as collected, _umask_at_least(0o022):
+            found = _make(
+                venv,
+                Installer(spec, settings.index, settings.env),
+                spec,
+                settings.pause,
+                release_checked,
+            )
             manifest = Manifest(
                 build=build_id,
                 poetry_version=spec.poetry_version,
@@ -196,6 +201,48 @@ def _build(
         with contextlib.suppress(OSError):
             cleanup.owner_file(paths, build_id).unlink()
     return done
+
+
+def _make(
+    venv: VenvPaths,
+    installer: Installer,
+    spec: InstallSpec,
+    pause: Pause | None,
+    release_checked: Callable[[], object],
+) -> dict[str, Any]:
+    """The venv, Poetry and the plugins in it, checked: what the manifest records."""
+    _pause_for_tests("venv", pause)
+    installer.create_venv(venv)
+    root = Path(venv.root)
+    # Kept in the build: Poetry reads the wheel's recorded path when it resolves project
+    # plugins against its own environment, and fails if the file is gone.
+    wheel = plugin_wheel.write(root / "spp-wheel")
+    _pause_for_tests("install", pause)
+    try:
+        installer.install(venv, [*spec.pinned, str(wheel)])
+    except SetupError:
+        release_checked()  # a release that is missing or yanked: the input's error
+        raise
+    release_checked()
+    _pause_for_tests("verify", pause)
+    # The permissions walk runs while the check's Python starts (0.1 s of stats and mkdirs);
+    # the umask keeps whatever that Python writes meanwhile closed to others.
+    with background.Task(trust.restrict_permissions, root) as restricted:
+        found = installer.verify(venv)
+    restricted.result()
+    return found
+
+
+@contextlib.contextmanager
+def _umask_at_least(bits: int) -> Iterator[None]:
+    """Files the build's tools create (uv, the check's bytecode) are never group- or
+    world-writable, whatever the job's umask (process-wide: the engine runs one setup)."""
+    previous = os.umask(0o077)  # reading it sets it: for that moment, the strictest one
+    os.umask(previous | bits)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _publish(

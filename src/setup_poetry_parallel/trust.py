@@ -3,6 +3,7 @@ by others. Someone else who could write there could swap the install every job r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -37,13 +38,25 @@ def check_dir(directory: Path) -> None:
 
 
 def restrict_permissions(root: Path) -> None:
-    """No group- or world-writable file in a shared install, whatever the job's umask was."""
+    """No group- or world-writable file in a shared install, whatever the job's umask was.
+
+    Every dir of Python modules gets its `__pycache__` now: the bytecode is written later by
+    whichever job first imports a module, and CPython would make the dir with that job's
+    umask (0 gives a dir anyone can plant bytecode in); into an existing dir it writes files
+    with the source file's mode."""
     for directory, dirnames, filenames in os.walk(root):
+        if "__pycache__" not in dirnames and any(f.endswith(".py") for f in filenames):
+            with contextlib.suppress(FileExistsError):  # a Python importing meanwhile made it
+                os.mkdir(os.path.join(directory, "__pycache__"), 0o755)
+            dirnames.append("__pycache__")
         for name in [*dirnames, *filenames]:
             path = os.path.join(directory, name)
-            mode = os.lstat(path).st_mode
-            if not stat.S_ISLNK(mode) and mode & 0o022:
-                os.chmod(path, stat.S_IMODE(mode) & ~0o022)
+            try:
+                mode = os.lstat(path).st_mode
+                if not stat.S_ISLNK(mode) and mode & 0o022:
+                    os.chmod(path, stat.S_IMODE(mode) & ~0o022)
+            except FileNotFoundError:  # a bytecode file's temporary name, renamed meanwhile
+                continue
     mode = os.lstat(root).st_mode
     os.chmod(root, stat.S_IMODE(mode) & ~0o022)
 
