@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, report
+from benchmarks import cases, limits, report
 from benchmarks.harness import REPO, Log
 
-SECTIONS = ("cold", "warm", "burst", "bootstrap", "scenario", "profile")
+SECTIONS = ("cold", "warm", "burst", "bootstrap", "limits", "scenario", "profile")
 RESULTS = REPO / "benchmarks" / "results"
 
 
@@ -36,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     p.add_argument("--output", type=Path, default=RESULTS, help="where latest.json/png go")
     p.add_argument("--keep", action="store_true", help="keep the temp dir for a look afterwards")
+    p.add_argument("--check", action="store_true", help="exit 1 when a limits target is missed")
     return p
 
 
@@ -56,6 +57,7 @@ def run_rounds(args: argparse.Namespace, root: Path, log: Log) -> dict[str, Any]
     raw: dict[str, Any] = {}
     only = set(args.only)
     warm = cases.WarmHost.prepare(root) if only & {"warm", "profile"} else None
+    limit_host = limits.prepare(root) if "limits" in only else None
     for index in range(args.rounds):
         log(f"round {index + 1} of {args.rounds}")
         if "cold" in only:
@@ -94,6 +96,11 @@ def run_rounds(args: argparse.Namespace, root: Path, log: Log) -> dict[str, Any]
             )
         if "bootstrap" in only:
             _bootstrap_round(root, raw.setdefault("bootstrap", {}), log)
+        if limit_host:
+            for name, pair in limits.pairs(root, limit_host, args.warm_repeats).items():
+                alternate(index, pair, raw.setdefault("limits", {}).setdefault(name, {}), log, name)
+    if limit_host:
+        limits.remove(limit_host)
     if "scenario" in only:
         log("scenario: preparing four Pythons, plain venvs and engine installs (not timed)")
         scenario = cases.Scenario.prepare(root, args.loops, log)
@@ -190,9 +197,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     summary = report.summarise(raw)
     table = report.markdown(summary, raw["meta"])
+    if "limits" in raw:
+        summary["limits"] = limits.summarise(raw["limits"], summary.get("burst"))
+        table += "\n\n" + limits.markdown(summary["limits"])
     write(raw, summary, table, args.output)
     log(f"wrote {args.output / 'latest.json'} and latest.png")
     print(table)
+    missed = [name for name, row in summary.get("limits", {}).items() if not row["met"]]
+    if missed and args.check:
+        log(f"targets missed: {', '.join(missed)}")
+        return 1
     return 0
 
 

@@ -1,0 +1,236 @@
+"""Against the limit (issue #14): each setup beside the barest way to get the same result.
+
+| measure | setup-poetry-parallel | the limit |
+|---|---|---|
+| cold_first | cold setup (engine already there) + the job's first `poetry --version` | `uv venv` + `uv pip install` of the same set + its first `poetry --version` |
+| first_job | the action's bootstrap on a fresh host (engine deps) + cold setup + first `poetry --version` | the same bare pair, same empty caches |
+| warm_python | warm setup with `python-version` (not the `python` on PATH) | warm setup without it |
+| warm_floor | warm setup as the action starts it (`python -I bootstrap.py`) | `python -I -c pass` |
+
+The burst target (8 setups at once <= 1.3x one) is the `burst` section's. Every pair runs back
+to back, the order swapped every other round; a ratio is the median of the rounds' ratios.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.cases import _check, action_checkout, action_python, engine_args
+from benchmarks.harness import (
+    USUAL_REQUIREMENTS,
+    Run,
+    Sandbox,
+    engine_command,
+    engine_outputs,
+    python_path,
+    timed,
+    uv_bin,
+)
+
+TARGETS = {"cold_first": 1.1, "first_job": 1.3, "warm_python": 1.5, "warm_floor": 3.0}
+PROJECT_PYTHON = "3.12"  # not the Python on PATH nor Poetry's (3.11): the job's env needs it
+
+
+def _first_version(setup: Run, env: dict[str, str]) -> Run:
+    """The job's first `poetry --version`, with the environment the setup exported."""
+    exports = engine_outputs(setup)
+    job_env = {**env, **exports["env"], "PATH": ":".join([*exports["path"], env["PATH"]])}
+    return _check(timed([exports["outputs"]["poetry-path"], "--version"], job_env), "poetry")
+
+
+def bare_pair(parent: Path, python: Path) -> dict[str, Any]:
+    """The limit: uv by hand, then the first start of the Poetry it installed."""
+    box = Sandbox.new(parent, "bare")
+    venv = box.root / "poetry"
+    try:
+        env = box.env()
+        made = _check(timed([uv_bin(), "venv", "-q", "-p", str(python), str(venv)], env), "uv")
+        argv = [uv_bin(), "pip", "install", "-q", "-p", str(venv / "bin/python")]
+        installed = _check(timed([*argv, *USUAL_REQUIREMENTS], env), "uv pip install")
+        first = _check(timed([str(venv / "bin/poetry"), "--version"], env), "poetry")
+        return {
+            "seconds": made.seconds + installed.seconds + first.seconds,
+            "install": made.seconds + installed.seconds,
+            "first_start": first.seconds,
+        }
+    finally:
+        box.remove()
+
+
+def cold_first(parent: Path) -> dict[str, Any]:
+    box = Sandbox.new(parent, "cold-first")
+    try:
+        env = box.env()
+        argv = [*engine_command(), *engine_args(box, box.project(), "cold")]
+        setup = _check(timed(argv, env), "cold engine")
+        first = _first_version(setup, env)
+        return {
+            "seconds": setup.seconds + first.seconds,
+            "setup": setup.seconds,
+            "first_start": first.seconds,
+        }
+    finally:
+        box.remove()
+
+
+def first_job(parent: Path, python: Path) -> dict[str, Any]:
+    """A fresh host: the action's files, nothing installed, empty caches; as action.yml runs."""
+    box = Sandbox.new(parent, "first-job")
+    try:
+        checkout = action_checkout(box.root, "action")
+        env = box.env(INPUT_INSTALL_DIR=str(box.install))
+        entry = [str(python), "-I", str(checkout / "src/setup_poetry_parallel/bootstrap.py")]
+        setup = _check(timed([*entry, *engine_args(box, box.project(), "job")], env), "bootstrap")
+        first = _first_version(setup, env)
+        return {
+            "seconds": setup.seconds + first.seconds,
+            "setup": setup.seconds,
+            "first_start": first.seconds,
+        }
+    finally:
+        box.remove()
+
+
+@dataclass
+class WarmHost:
+    """One host whose engine and Poetry install are in place; every run is a new job."""
+
+    box: Sandbox
+    entry: list[str]
+    python: Path
+    counter: int = 0
+
+    @classmethod
+    def prepare(cls, parent: Path, python: Path) -> WarmHost:
+        box = Sandbox.new(parent, "limits-warm")
+        checkout = action_checkout(box.root, "action")
+        entry = [str(python), "-I", str(checkout / "src/setup_poetry_parallel/bootstrap.py")]
+        host = cls(box, entry, python)
+        host.setup()  # bootstraps the engine and builds the install: not timed
+        python_path(PROJECT_PYTHON)  # fails early if this machine lacks it
+        return host
+
+    def setup(self, *extra: str) -> dict[str, Any]:
+        self.counter += 1
+        job = f"job-{self.counter}"
+        env = self.box.env(INPUT_INSTALL_DIR=str(self.box.install))
+        argv = [*self.entry, *engine_args(self.box, self.box.project(), job, *extra)]
+        run = _check(timed(argv, env), job)
+        return {"seconds": run.seconds, "reused": engine_outputs(run)["outputs"]["reused"]}
+
+    def with_python(self) -> dict[str, Any]:
+        return self.setup("--python-version", PROJECT_PYTHON)
+
+    def bare_python(self) -> dict[str, Any]:
+        return {"seconds": _check(timed([str(self.python), "-I", "-c", "pass"], {}), "py").seconds}
+
+
+def median_of(measure: Callable[[], dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """Sub-second measures: the median of several runs is the round's figure."""
+    rows = [measure() for _ in range(repeats)]
+    values = sorted(r["seconds"] for r in rows)
+    return {"seconds": values[len(values) // 2], "runs": values}
+
+
+def pairs(
+    parent: Path, warm: WarmHost, repeats: int
+) -> dict[str, list[tuple[str, Callable[[], dict[str, Any]]]]]:
+    """Each measure's two contenders, setup-poetry-parallel first."""
+    python = warm.python
+    return {
+        "cold_first": [
+            ("engine", lambda: cold_first(parent)),
+            ("bare", lambda: bare_pair(parent, python)),
+        ],
+        "first_job": [
+            ("engine", lambda: first_job(parent, python)),
+            ("bare", lambda: bare_pair(parent, python)),
+        ],
+        "warm_python": [
+            ("engine", lambda: median_of(warm.with_python, repeats)),
+            ("bare", lambda: median_of(warm.setup, repeats)),
+        ],
+        "warm_floor": [
+            ("engine", lambda: median_of(warm.setup, repeats)),
+            ("bare", lambda: median_of(warm.bare_python, repeats)),
+        ],
+    }
+
+
+def prepare(parent: Path) -> WarmHost:
+    return WarmHost.prepare(parent, action_python())
+
+
+def summarise(raw: dict[str, Any], burst: dict[str, Any] | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name, limit in TARGETS.items():
+        rows = raw.get(name)
+        if not rows:
+            continue
+        engine, bare = rows["engine"], rows["bare"]
+        ratios = sorted(e["seconds"] / b["seconds"] for e, b in zip(engine, bare, strict=True))
+        summary[name] = {
+            "engine": _median([r["seconds"] for r in engine]),
+            "bare": _median([r["seconds"] for r in bare]),
+            "ratio": _median(ratios),
+            "ratios": ratios,
+            "target": limit,
+            "met": _median(ratios) <= limit,
+        }
+    if burst:
+        summary["burst"] = {
+            "engine": burst["eight"],
+            "bare": burst["one"],
+            "ratio": burst["ratio"],
+            "target": 1.3,
+            "met": burst["ratio"] is not None
+            and burst["ratio"] <= 1.3
+            and all(b == 1 for b in burst["built"]),
+        }
+    return summary
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+LABELS = {
+    "cold_first": (
+        "Cold setup + first `poetry --version`",
+        "`uv venv` + `uv pip install` + first `poetry --version`",
+    ),
+    "first_job": (
+        "First job on a fresh host: bootstrap + cold setup + first `poetry --version`",
+        "the same bare uv pair, same empty caches",
+    ),
+    "warm_python": ("Warm setup with `python-version`", "warm setup without"),
+    "warm_floor": ("Warm setup, as the action starts it", "`python -I -c pass`"),
+    "burst": ("8 setups at once, cold install dir", "one setup alone (one build)"),
+}
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        "| Against the limit | setup-poetry-parallel | limit | ratio (median of rounds) | target |",
+        "|---|---|---|---|---|",
+    ]
+    for name, (ours, limit) in LABELS.items():
+        if row := summary.get(name):
+            verdict = "met" if row["met"] else "**missed**"
+            lines.append(
+                f"| {ours} | {row['engine']:.3f} s | {limit}: {row['bare']:.3f} s"
+                f" | {row['ratio']:.2f}x | <= {row['target']}x, {verdict} |"
+            )
+    return "\n".join(lines)
+
+
+def remove(warm: WarmHost) -> None:
+    shutil.rmtree(warm.box.root, ignore_errors=True)
