@@ -173,6 +173,26 @@ def test_bytecode_is_compiled_ahead_only_for_jobs_that_cannot_write_it(calls: li
     assert ["--compile-bytecode" in c.argv for c in calls] == [True, False]
 
 
+def test_python_version_starts_no_poetry_unless_the_path_cannot_decide(
+    calls: list[Call], tmp_path: Path
+) -> None:
+    """No `python` on the job's PATH: a link to the requested one, no Poetry started; on
+    Windows (no links) `poetry env use`. project_env.py decides; these are the acts."""
+    from setup_poetry_parallel.cli import parser, raw_inputs
+    from setup_poetry_parallel.settings import validate
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    args = parser().parse_args(["--python-version", "3.12", "--working-directory", str(tmp_path)])
+    settings = validate(raw_inputs(args, {}), {"PATH": str(tmp_path / "empty")})
+    python = Interpreter(Path("/opt/py312/bin/python3.12"), "3.12.4")
+    for windows in (False, True):
+        paths = job_paths(tmp_path / "state", "j", windows=windows)
+        Path(paths.pythons).mkdir(parents=True, exist_ok=True)
+        job._give_python(paths, python, settings, {"PATH": str(tmp_path / "empty")})
+    assert (tmp_path / "state" / "j" / "pythons" / "python").readlink() == python.path
+    assert [c.argv[1:3] for c in calls] == [["env", "use"]]  # Windows only
+
+
 # --- Poetry's dependencies held to the locked table, or to the release's date --------------
 
 LOCKED = poetry_deps.choose("locked", "2.5.1")
