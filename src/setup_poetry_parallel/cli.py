@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="VERSION",
-        help="the project's Python for this job (poetry env use); repeat for several (tox: PATH only)",
+        help="the project's Python for this job (also `python` on PATH); repeat for several (tox: PATH only)",
     )
     p.add_argument(
         "--plugin",

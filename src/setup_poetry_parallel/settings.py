@@ -57,7 +57,7 @@ class RawInputs:
 
     poetry_version: str = ""
     python_versions: tuple[str, ...] = ()
-    project_python: str = ""  # the one of python_versions that `poetry env use` targets
+    project_python: str = ""  # the one of python_versions the project env gets (project_env.py)
     plugins: tuple[str, ...] = ()
     working_directory: str = "."
     install_dir: str = ""
