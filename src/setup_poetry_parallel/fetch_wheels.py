@@ -161,7 +161,8 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> dict[str, tuple
     parser.feed(body.decode("utf-8", "replace"))
     for href, text in parser.links:
         url, _, fragment = urllib.parse.urljoin(page_url, href).partition("#")
-        name = urllib.parse.unquote(url.rsplit("/", 1)[-1]) or text
+        path = urllib.parse.urlsplit(url).path
+        name = urllib.parse.unquote(path.rsplit("/", 1)[-1]) or text
         digest = fragment.removeprefix("sha256=") if fragment.startswith("sha256=") else ""
         found[name] = (url, digest)
     return found
