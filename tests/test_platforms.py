@@ -102,6 +102,21 @@ def test_path_pythons_come_first(tmp_path: Path) -> None:
     ]
 
 
+def test_pyenv_shims_come_after_pyenvs_own_pythons(tmp_path: Path) -> None:
+    """A shim starts pyenv first (about 0.1 s, and misses a version not selected): the
+    interpreters under versions/ are asked first; a Python on PATH that is no shim still wins."""
+    shim = executable(tmp_path / "pyenv" / "shims" / "python3.12")
+    pyenv = executable(tmp_path / "pyenv" / "versions" / "3.12.1" / "bin" / "python")
+    plain = executable(tmp_path / "bin" / "python3")
+    environ = {
+        "PATH": f"{shim.parent}:{plain.parent}",
+        "PYENV_ROOT": str(tmp_path / "pyenv"),
+        "HOME": str(tmp_path),
+    }
+    commands = list(interpreters.candidates("3.12", read_host(environ), windows=False))
+    assert commands == [[str(plain)], [str(pyenv)], [str(shim)]]
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_the_poetry_shim(platform: str, tmp_path: Path) -> None:
     """A symlink where the OS allows it; on Windows a copy of the launcher (symlinks need

@@ -14,15 +14,11 @@ import pytest
 from setup_poetry_parallel.interpreters import Interpreter
 from setup_poetry_parallel.project_env import Facts, Route, choose, facts
 
-CPYTHON = {"implementation_name": "cpython"}
-WANT = Interpreter(Path("/opt/py/3.12.1/bin/python3.12"), "3.12.1", CPYTHON)
-SETUP_PYTHON_SAME = Interpreter(Path("/opt/py/3.12.1/bin/python"), "3.12.1", CPYTHON)
-OTHER = Interpreter(Path("/usr/bin/python3.10"), "3.10.13", CPYTHON)
-PYPY = Interpreter(Path("/opt/pypy/bin/python"), "3.12.1", {"implementation_name": "pypy"})
+WANT = Interpreter(Path("/opt/py/3.12.1/bin/python3.12"), "3.12.1")
+OTHER = Path("/usr/bin/python3.10")
 
 BASE = Facts(
     requested=WANT,
-    free_threaded=False,
     path_python=OTHER,
     windows=False,
     use_poetry_python=False,
@@ -36,14 +32,11 @@ BASE = Facts(
 @pytest.mark.parametrize(
     ("change", "route", "why"),
     [
-        ({}, Route.LINK, "was 3.10.13"),
+        ({}, Route.LINK, "was /usr/bin/python3.10"),
         ({"path_python": None}, Route.LINK, "no python on PATH"),
-        ({"path_python": WANT}, Route.KEEP, "/opt/py/3.12.1/bin/python3.12"),
-        ({"path_python": SETUP_PYTHON_SAME}, Route.KEEP, "/opt/py/3.12.1/bin/python"),
-        ({"path_python": PYPY}, Route.LINK, "was 3.12.1"),
-        ({"path_python": SETUP_PYTHON_SAME, "free_threaded": True}, Route.LINK, "was 3.12.1"),
-        ({"pinned_minors": frozenset({"3.12"})}, Route.LINK, "was 3.10.13"),
-        ({"windows": True, "path_python": WANT}, Route.ENV_USE, "Windows"),
+        ({"path_python": WANT.path}, Route.KEEP, "/opt/py/3.12.1/bin/python3.12"),
+        ({"pinned_minors": frozenset({"3.12"})}, Route.LINK, "was /usr/bin/python3.10"),
+        ({"windows": True, "path_python": WANT.path}, Route.ENV_USE, "Windows"),
         ({"use_poetry_python": True}, Route.ENV_USE, "use-poetry-python"),
         ({"create": False}, Route.ENV_USE, "virtualenvs.create is false"),
         ({"active_env": "/v"}, Route.ENV_USE, "a virtualenv is active (/v)"),
@@ -58,20 +51,23 @@ def test_choose(change: dict[str, object], route: Route, why: str) -> None:
     assert (chosen.route, why in chosen.why) == (route, True), chosen
 
 
-def test_the_same_interpreter_through_a_link_is_kept(tmp_path: Path) -> None:
-    """Different paths, one interpreter (setup-python's `python` -> `python3.12`)."""
+def test_the_same_interpreter_through_links_is_kept(tmp_path: Path) -> None:
+    """setup-python's `python` -> `python3.12`: one interpreter, left alone. Another file
+    (a pyenv shim, a copy), even of the same release, gets the link: nothing is started to
+    tell them apart, and the link runs the requested one."""
     (tmp_path / "python3.12").touch()
     (tmp_path / "python").symlink_to("python3.12")
-    free = dataclasses.replace(WANT, path=tmp_path / "python3.12")
-    via_link = dataclasses.replace(WANT, path=tmp_path / "python")
-    facts_ = dataclasses.replace(BASE, requested=free, path_python=via_link, free_threaded=True)
-    assert choose(facts_).route is Route.KEEP
+    (tmp_path / "copy").touch()
+    requested = dataclasses.replace(WANT, path=tmp_path / "python3.12")
+    kept = dataclasses.replace(BASE, requested=requested, path_python=tmp_path / "python")
+    assert choose(kept).route is Route.KEEP
+    copy = dataclasses.replace(kept, path_python=tmp_path / "copy")
+    assert choose(copy).route is Route.LINK
 
 
-def job_facts(tmp_path: Path, env: dict[str, str] | None = None, spec: str = "3.12") -> Facts:
+def job_facts(tmp_path: Path, env: dict[str, str] | None = None) -> Facts:
     return facts(
         requested=WANT,
-        requested_spec=spec,
         path_python=OTHER,
         windows=False,
         env_choice=env or {},
@@ -165,8 +161,3 @@ def test_envs_toml_pins(job: Path) -> None:
 def test_the_projects_constraint(job: Path, pyproject: str, allowed: bool | None) -> None:
     (job / "project" / "pyproject.toml").write_text(pyproject)
     assert job_facts(job).allowed is allowed
-
-
-def test_free_threaded_request(job: Path) -> None:
-    assert job_facts(job, spec="3.13t").free_threaded
-    assert not job_facts(job, spec="3.13").free_threaded

@@ -1,8 +1,8 @@
 """Find the interpreter for a requested Python version, where runners and developers keep them.
 
 Looked up, in order: `python3.X` and `python3`/`python` on PATH (actions/setup-python puts
-the job's Python first), the runner's tool cache, pyenv, the Windows `py` launcher, and
-uv's own discovery. Each candidate is asked for its version: names lie (pyenv shims).
+the job's Python first), the runner's tool cache, pyenv's versions, pyenv's shims on PATH,
+the Windows `py` launcher, and uv's own discovery. Each candidate is asked for its version: names lie (pyenv shims).
 """
 
 from __future__ import annotations
@@ -59,8 +59,15 @@ def candidates(
 ) -> Iterator[list[str]]:
     """Commands that may start the requested Python, best first. Pure but for look-ups."""
     minor = ".".join(requested.split(".")[:2])
-    for name in (f"python{minor}", "python3", "python"):
-        if found := shutil.which(name, path=host.path):
+    # pyenv's shims are bash scripts that start pyenv (about 0.1 s each, and a miss for a
+    # version not selected): its interpreters are asked directly first, the shims last.
+    shims = Path(host.pyenv_root, "shims")
+    on_path = [
+        shutil.which(name, path=host.path) for name in (f"python{minor}", "python3", "python")
+    ]
+    deferred = [found for found in on_path if found and Path(found).parent == shims]
+    for found in on_path:
+        if found and found not in deferred:
             yield [found]
     exe = "python.exe" if windows else "python"
     arch_dirs = ("x64", "arm64", "x86") if windows else ("x64", "arm64")
@@ -71,22 +78,20 @@ def candidates(
                 yield [str(home / exe if windows else home / "bin" / exe)]
     for version_dir in sorted(Path(host.pyenv_root, "versions").glob(f"{minor}*"), reverse=True):
         yield [str(version_dir / "bin" / "python")]
+    for found in deferred:
+        yield [found]
     if windows and (launcher := shutil.which("py", path=host.path)):
         yield [launcher, f"-{minor}"]
 
 
-def probe(
-    command: list[str], env: Mapping[str, str], *, cwd: Path | None = None
-) -> Interpreter | None:
-    """Ask `command` what it is; None when it is not a working Python. `env` is handed on;
-    `cwd` matters to pyenv's shims, which read `.python-version` there."""
+def probe(command: list[str], env: Mapping[str, str]) -> Interpreter | None:
+    """Ask `command` what it is; None when it is not a working Python. `env` is handed on."""
     if not os.path.exists(command[0]):
         return None
     try:
         done = subprocess.run(
             [*command, "-c", PROBE],
             env=dict(env),
-            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=30,

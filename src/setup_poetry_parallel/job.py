@@ -155,14 +155,10 @@ def _give_python(
     (project_env.py says when and why)."""
     path = os.pathsep.join([str(job.bin), str(job.pythons), env.get("PATH", "")])
     found = shutil.which("python", path=path)
-    path_python = (
-        interpreters.probe([found], env, cwd=settings.working_directory) if found else None
-    )
     chosen = project_env.choose(
         project_env.facts(
             requested=python,
-            requested_spec=settings.project_python or "",
-            path_python=path_python,
+            path_python=Path(found) if found else None,
             windows=job.windows,
             env_choice=settings.env_choice,
             project=settings.working_directory,

@@ -7,8 +7,10 @@ pins the project to a minor (what `poetry env use` writes) or a virtualenv is ac
 none of those holds, the job's `python` decides, and `poetry env use` (a Poetry start, about
 1.5 s) is not needed:
 
-- the job's `python` already is the requested interpreter (actions/setup-python of the same
-  version, the matrix case): nothing to do; the job's `python` and `pip` are left alone;
+- the job's `python` already is the requested interpreter, the same file once links are
+  resolved (actions/setup-python of the same version, the matrix case): nothing to do; the
+  job's `python` and `pip` are left alone. Nothing is started to tell: anything else
+  (a pyenv shim, another copy of the same release) gets the link, which runs the same release;
 - otherwise a `python` link to it in the job's `pythons` dir (first on PATH after `bin`): later
   steps' `python` is the requested one, as actions/setup-python would make it;
 - where the PATH cannot decide (`choose` says why), `poetry env use`, as before.
@@ -38,8 +40,7 @@ class Route(enum.Enum):
 @dataclass(frozen=True)
 class Facts:
     requested: Interpreter
-    free_threaded: bool  # asked for `3.X t`: only the very same interpreter will do
-    path_python: Interpreter | None  # the first `python` on the job's PATH, before any link
+    path_python: Path | None  # the first `python` on the job's PATH, before any link
     windows: bool
     use_poetry_python: bool  # virtualenvs.use-poetry-python, or a config file we cannot read
     create: bool  # virtualenvs.create
@@ -59,12 +60,9 @@ def choose(facts: Facts) -> Choice:
     if why := _why_env_use(facts):
         return Choice(Route.ENV_USE, why)
     found = facts.path_python
-    if found and same(facts.requested, found, facts.free_threaded):
-        return Choice(Route.KEEP, f"the job's python is {found.path}")
-    return Choice(
-        Route.LINK,
-        f"the job's python was {found.version} ({found.path})" if found else "no python on PATH",
-    )
+    if found and os.path.realpath(found) == os.path.realpath(facts.requested.path):
+        return Choice(Route.KEEP, f"the job's python is {found}")
+    return Choice(Route.LINK, f"the job's python was {found}" if found else "no python on PATH")
 
 
 def _why_env_use(facts: Facts) -> str | None:
@@ -82,23 +80,10 @@ def _why_env_use(facts: Facts) -> str | None:
     return next((why for holds, why in reasons if holds), None)
 
 
-def same(requested: Interpreter, found: Interpreter, free_threaded: bool) -> bool:
-    """The same interpreter, or (but for free-threaded builds) the same release of the same
-    implementation: Poetry names and builds the env from that alone."""
-    if os.path.realpath(requested.path) == os.path.realpath(found.path):
-        return True
-    return (
-        not free_threaded
-        and requested.version == found.version
-        and requested.markers.get("implementation_name") == found.markers.get("implementation_name")
-    )
-
-
 def facts(
     *,
     requested: Interpreter,
-    requested_spec: str,
-    path_python: Interpreter | None,
+    path_python: Path | None,
     windows: bool,
     env_choice: Mapping[str, str],
     project: Path,
@@ -122,7 +107,6 @@ def facts(
     conda = env.get("CONDA_PREFIX") if env.get("CONDA_DEFAULT_ENV") != "base" else None
     return Facts(
         requested=requested,
-        free_threaded=requested_spec.endswith("t"),
         path_python=path_python,
         windows=windows,
         use_poetry_python=unreadable or bool(use_poetry_python),
