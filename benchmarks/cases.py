@@ -243,7 +243,9 @@ class BootstrapHost:
 
     def first_job(self) -> dict[str, Any]:
         run = self.run(action_checkout(self.box.root, "action-first"))
-        return {"seconds": run.seconds, "python": str(self.python)}
+        # The locked wheels fetched by the bootstrap itself, or pip when that path was refused.
+        path = "pip" if "pip instead" in run.stderr else "locked wheels"
+        return {"seconds": run.seconds, "python": str(self.python), "path": path}
 
     def later_job(self, *, fresh_checkout: bool) -> dict[str, Any]:
         self.counter += 1
