@@ -227,6 +227,8 @@ def plot(summary: dict[str, Any], raw: dict[str, Any], path: Path) -> None:
                 [("engine", "with engine"), ("plain", "plain Poetry")],
             )
         )
+    if not panels:  # a run of sections without a plot of their own (limits)
+        panels.append(("(no plotted section)", {}, []))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 4.2), squeeze=False)
     for ax, (title, section, bars) in zip(axes[0], panels, strict=True):
         names = [label for key, label in bars if section.get(key)]

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from setup_poetry_parallel import bootstrap, fetch_wheels
+from setup_poetry_parallel import engine_deps, fetch_wheels
 from setup_poetry_parallel.fetch_wheels import Host, Mismatch, Refused
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,11 +229,11 @@ def test_a_windows_uv_wheel_unpacks_to_bin_uv_exe(tmp_path: Path) -> None:
 
 def test_the_engine_dir_changes_with_the_dependencies_and_the_table(tmp_path: Path) -> None:
     deps, lock = ["a>=1", "b>=2"], b'{"packages": {}}'
-    key = bootstrap.engine_dir(tmp_path, deps, lock)
-    assert bootstrap.engine_dir(tmp_path, list(reversed(deps)), lock) == key  # order: no
-    assert bootstrap.engine_dir(tmp_path, [*deps, "c"], lock) != key
-    assert bootstrap.engine_dir(tmp_path, ["a>=1", "b>=3"], lock) != key
-    assert bootstrap.engine_dir(tmp_path, deps, lock + b" ") != key
+    key = engine_deps.engine_dir(tmp_path, deps, lock)
+    assert engine_deps.engine_dir(tmp_path, list(reversed(deps)), lock) == key  # order: no
+    assert engine_deps.engine_dir(tmp_path, [*deps, "c"], lock) != key
+    assert engine_deps.engine_dir(tmp_path, ["a>=1", "b>=3"], lock) != key
+    assert engine_deps.engine_dir(tmp_path, deps, lock + b" ") != key
     assert key.parent == tmp_path / "engine"
 
 

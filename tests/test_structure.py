@@ -14,11 +14,20 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel"
-MAY_READ = {"settings.py", "bootstrap.py"}
+MAY_READ = {"settings.py", "bootstrap.py", "engine_deps.py"}
 # (module, function): writes os.environ for a library that reads it, restores it after.
 LENDS = {("runner.py", "_runner_files")}
 # Where the raw environment is handed down to settings: nothing below takes one.
-TAKES_ENVIRON = {"settings.py", "cli.py", "bootstrap.py"}
+# job_ids.py and warm_lane.py run before settings exist: the warm lane derives the job dir and
+# the fingerprint from the raw environment, as settings.py would, without importing the engine.
+TAKES_ENVIRON = {
+    "settings.py",
+    "cli.py",
+    "bootstrap.py",
+    "engine_deps.py",
+    "job_ids.py",
+    "warm_lane.py",
+}
 
 
 def _modules() -> list[Path]:

@@ -123,9 +123,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         annotate = settings.output_format == "github"
         if annotate:
             log.handlers.append(_AnnotateWarnings())
+        warned = _Count()
+        log.addHandler(warned)
         with runner_io.group("setup-poetry-parallel", enabled=annotate):
             exports = (engine.plan_only if args.plan else engine.run)(settings)
         runner_io.publish(exports, settings.output_format, settings.runner, settings.host.path)
+        if exports.remember and args.inputs_from_env and annotate and not warned.count:
+            exports.remember()  # the warm lane replays only the action's setups on a runner
 
     return guarded(setup, runner)
 
@@ -138,6 +142,17 @@ class _Format(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
+
+
+class _Count(logging.Handler):
+    """Warnings of this setup: one that warned is not replayed (the lane would not warn)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
 
 
 class _AnnotateWarnings(logging.Handler):

@@ -7,11 +7,14 @@ exactly the environment they had (cli.py publishes what `run` returns).
 from __future__ import annotations
 
 import logging
+import os
 import time
+from dataclasses import replace
+from pathlib import Path
 
 from setup_poetry_parallel import exports, install, job, plan
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.paths import install_paths
+from setup_poetry_parallel.paths import install_paths, job_paths
 from setup_poetry_parallel.runner import Exports
 from setup_poetry_parallel.settings import Settings
 
@@ -22,6 +25,7 @@ def run(settings: Settings) -> Exports:
     started = time.monotonic()
     planned = plan.make(settings)  # project plugins, exact Poetry, Poetry's Python: spec + key
     pythons = job.find_pythons(settings)  # the job's own Pythons, before anything is built
+    fresh = not os.path.lexists(job_paths(settings.state_dir, settings.job_id).root)
     job_dirs = job.make_dirs(settings)  # a state-dir that cannot be written fails now
     try:  # check, lock, check again, build, publish; or reuse
         done = install.ensure(
@@ -36,7 +40,39 @@ def run(settings: Settings) -> Exports:
         done.venv.root,
     )
     prepared = job.finish(settings, job_dirs, planned, done, pythons)  # links, cache, env
-    return exports.of_setup(planned, done, prepared, time.monotonic() - started)
+    exported = exports.of_setup(planned, done, prepared, time.monotonic() - started)
+    if not fresh:
+        return exported  # what an earlier setup of this job left there is not ours to copy
+    return replace(exported, remember=lambda: _remember(settings, planned, done, prepared))
+
+
+def _remember(settings: Settings, planned: plan.Plan, done: install.Install, made: job.Job) -> None:
+    """For the next job with the same inputs on this host: warm_lane.py. Best effort."""
+    from setup_poetry_parallel import cleanup, warm_lane
+
+    paths = install_paths(settings.install_dir, planned.key)
+    build = done.manifest.build
+    again = exports.of_setup(planned, replace(done, reused=True), made, warm_lane.TIME)
+    try:
+        where = warm_lane.record(
+            settings.env,
+            job=str(made.paths.root),
+            current=str(paths.current),
+            build=build,
+            superseded=str(Path(paths.build(build).root) / cleanup.SUPERSEDED),
+            checks=[str(done.venv.python), str(done.venv.poetry), *map(str, done.manifest.files)],
+            exports={
+                "outputs": again.outputs,
+                "env": again.env,
+                "path": again.path,
+                "summary": again.summary,
+            },
+            message=f"Poetry {planned.spec.poetry_version} reused at {done.venv.root} (warm lane)",
+        )
+    except (OSError, ValueError) as exc:
+        log.debug("warm lane: not recorded: %s", exc)
+        return
+    log.debug("warm lane: %s", f"recorded {where}" if where else "this setup is not replayable")
 
 
 def plan_only(settings: Settings) -> Exports:

@@ -39,7 +39,7 @@ def of_plan(planned: Plan, install_dir: PurePath, download_cache: PurePath | Non
     )
 
 
-def of_setup(planned: Plan, done: Install, job: Job, seconds: float) -> Exports:
+def of_setup(planned: Plan, done: Install, job: Job, seconds: float | str) -> Exports:
     spec = planned.spec
     return Exports(
         outputs={
@@ -59,13 +59,13 @@ def of_setup(planned: Plan, done: Install, job: Job, seconds: float) -> Exports:
     )
 
 
-def _summary(spec: InstallSpec, reused: bool, job: Job, seconds: float) -> str:
+def _summary(spec: InstallSpec, reused: bool, job: Job, seconds: float | str) -> str:
     plugins = "<br>".join(f"`{r}`" for r in spec.requirements) or "none"
     rows = [
         ("Poetry", f"`{spec.poetry_version}` on Python {spec.python_version}"),
         ("Plugins", plugins),
         ("Install", "reused" if reused else f"built with {spec.installer}"),
-        ("Time", f"{seconds:.1f} s"),
+        ("Time", seconds if isinstance(seconds, str) else f"{seconds:.1f} s"),
         ("Job dir", f"`{job.paths.root}`"),
     ]
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)

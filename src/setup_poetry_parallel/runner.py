@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -31,6 +31,9 @@ class Exports:
     env: dict[str, str]
     path: list[str]  # prepended to PATH, first entry first
     summary: str = field(default="", compare=False)
+    # Called once these are published, if nothing was warned: records the setup for the next
+    # jobs' warm lane (engine.py, warm_lane.py).
+    remember: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 def validate(exports: Exports) -> None:

@@ -9,16 +9,15 @@ code gets this object; `Settings.env` is only handed on to the programs the engi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import socket
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from setup_poetry_parallel import job_ids
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
 
@@ -48,7 +47,6 @@ ENV_CHOICE: Final = (
     "CONDA_PREFIX",
     "CONDA_DEFAULT_ENV",
 )
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -239,7 +237,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         working_directory=_working_directory(raw.working_directory),
         install_dir=install_dir,
         state_dir=_dir_input(raw.state_dir, "state-dir") or default_state_dir(environ),
-        job_id=_job_id(raw.job_id) if raw.job_id else default_job_id(environ),
+        job_id=_job_id(raw.job_id) if raw.job_id else job_ids.default_job_id(environ),
         poetry_python=raw.poetry_python or None,
         installer=_installer(raw.installer),
         lock_timeout=_lock_timeout(raw.lock_timeout),
@@ -336,7 +334,7 @@ def _download_cache(text: str, install_dir: Path) -> Path | None:
 
 
 def _job_id(text: str) -> str:
-    if not _JOB_ID.match(text) or text in (".", ".."):
+    if not job_ids.valid(text):
         raise InputError(
             f"job-id {text!r} must be a file name: letters, digits, '.', '_' and '-' only",
             input="job-id",
@@ -409,30 +407,6 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
     if runner_temp := environ.get("RUNNER_TEMP"):
         return Path(runner_temp) / "setup-poetry-parallel"
     return Path(tempfile.gettempdir()) / f"setup-poetry-parallel-{_user()}"
-
-
-def default_job_id(environ: Mapping[str, str]) -> str:
-    """Distinct for every job, matrix entry and attempt, stable within one job.
-
-    `GITHUB_RUN_ID`/`GITHUB_RUN_ATTEMPT`/`GITHUB_JOB` alone repeat across matrix entries, so
-    the job index (from action.yml) and the job's own temp dir are folded in. Outside a runner
-    the parent process (the job's shell) keeps it stable across calls from one script.
-    """
-    if environ.get("GITHUB_ACTIONS") == "true":
-        parts = [
-            environ.get("GITHUB_RUN_ID", "0"),
-            environ.get("GITHUB_RUN_ATTEMPT", "1"),
-            environ.get("GITHUB_JOB", "job"),
-        ]
-        salt = "|".join(
-            [environ.get("SPP_JOB_INDEX", ""), environ.get("RUNNER_TEMP", ""), socket.gethostname()]
-        )
-    else:
-        parts = ["local"]
-        salt = f"{socket.gethostname()}|{os.getppid()}"
-    digest = hashlib.sha256(salt.encode()).hexdigest()[:8]
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(parts))[:80].strip("-.") or "job"
-    return f"{readable}-{digest}"
 
 
 def _user() -> str:

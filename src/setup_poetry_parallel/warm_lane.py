@@ -1,0 +1,381 @@
+"""The warm lane: a job whose setup an earlier job on this host already did, made again
+without starting the engine.
+
+A setup's result follows from its inputs, the project files it reads, a few variables and
+the engine itself; two jobs that agree on all of them differ only in their job dir. So after a
+successful setup of a fresh job, the engine records under `<install-dir>/warm/`, named by that
+fingerprint: what it made in the job dir (dirs, links, small files), what it exported, and
+what must still hold for that to be right (the build `current.json` names, its files, the link
+targets). The next job with the same fingerprint checks those, makes the same and writes the
+same records, importing only the standard library: about 2x a bare `python -I -c pass`,
+against 9x for the engine's full path (the benchmark's `limits` section).
+
+Anything unexpected (no record, another build current, a file gone, a job dir already there,
+an error) leaves the job to the full engine, which checks everything and records again. The
+lane serves the action only (`--inputs-from-env` on a runner), POSIX only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from setup_poetry_parallel import job_ids
+
+FORMAT: Final = 1
+MAX_AGE: Final = 12 * 3600  # the full path's daily chores (pruning the downloads) still run
+# Stand for the job dir and the setup's time in a record: no path or value holds a NUL.
+JOB: Final = "\0job\0"
+TIME: Final = "\0time\0"
+MAX_ENTRIES: Final = 64  # a job dir holding more (a project env) is not recorded
+MAX_FILE: Final = 16384
+
+# What a setup reads besides the project's files: the inputs, and every variable settings.py
+# or a program the full path starts for a new job (interpreter probes) reads.
+# tests/test_warm_lane.py checks that every variable settings.py names is here or in PER_JOB.
+NAMES: Final = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "GITHUB_ACTIONS",
+        "RUNNER_DEBUG",
+        "RUNNER_TOOL_CACHE",
+        "XDG_CACHE_HOME",
+        "LOCALAPPDATA",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+    }
+)
+PREFIXES: Final = ("INPUT_", "POETRY_", "UV_", "PIP_", "PYENV", "PYTHON", "SPP_")
+# Per job: they only name the job's dir and the runner's files, which the lane derives itself.
+PER_JOB: Final = frozenset(
+    {
+        "INPUT_JOB_ID",
+        "INPUT_STATE_DIR",
+        "SPP_JOB_INDEX",
+        "GITHUB_RUN_ID",
+        "GITHUB_RUN_ATTEMPT",
+        "GITHUB_JOB",
+        "RUNNER_TEMP",
+        "GITHUB_ENV",
+        "GITHUB_PATH",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+    }
+)
+PROJECT_FILES: Final = (("pyproject.toml", 1 << 20), ("poetry.toml", 1 << 16), ("poetry.lock", 512))
+RUNNER_FILES: Final = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT")
+PACKAGE: Final = os.path.dirname(os.path.abspath(__file__))
+
+
+# --- where: the job dir, the install dir, the record ----------------------------------------
+
+
+def eligible(argv: list[str], environ: Mapping[str, str]) -> bool:
+    return (
+        argv == ["--inputs-from-env"]
+        and os.name == "posix"
+        and environ.get("GITHUB_ACTIONS") == "true"
+        and all(environ.get(name) for name in RUNNER_FILES)
+        and not environ.get("SPP_TEST_PAUSE_AT")
+        and environ.get("SPP_WARM_LANE", "1") not in ("0", "false", "no", "off")
+    )
+
+
+def job_dir(environ: Mapping[str, str]) -> str | None:
+    """As settings.py derives it; None where it would refuse the input (it says why)."""
+    given = environ.get("INPUT_STATE_DIR", "").strip()
+    if given:
+        state = _given_dir(given)
+    elif temp := environ.get("RUNNER_TEMP"):
+        state = os.path.join(os.path.normpath(temp), "setup-poetry-parallel")
+    else:
+        return None
+    job = environ.get("INPUT_JOB_ID", "").strip() or job_ids.default_job_id(environ)
+    return os.path.join(state, job) if state and job_ids.valid(job) else None
+
+
+def install_dir(environ: Mapping[str, str]) -> str | None:
+    if given := environ.get("INPUT_INSTALL_DIR", "").strip():
+        return _given_dir(given)
+    if tool_cache := environ.get("RUNNER_TOOL_CACHE"):
+        return os.path.join(os.path.normpath(tool_cache), "setup-poetry-parallel")
+    return None
+
+
+def _given_dir(text: str) -> str | None:
+    if any(c in text for c in "\r\n\0"):
+        return None
+    path = os.path.expanduser(text)
+    if os.path.islink(path) and not os.path.exists(path):
+        return None  # dangling: settings.py reports it
+    return os.path.realpath(path)
+
+
+def record_path(install: str, print_: str) -> str:
+    return os.path.join(install, "warm", f"{print_}.json")
+
+
+# --- the fingerprint ---------------------------------------------------------------------------
+
+
+def fingerprint(environ: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+
+    def add(*parts: str | bytes) -> None:
+        for part in parts:
+            digest.update(part if isinstance(part, bytes) else part.encode("utf-8", "replace"))
+            digest.update(b"\0")
+
+    add(str(FORMAT), sys.executable, sys.version, os.getcwd())
+    for name in sorted(environ):
+        if name not in PER_JOB and (name in NAMES or name.startswith(PREFIXES)):
+            add(name, environ[name])
+    add(*engine_stamp())
+    project = environ.get("INPUT_WORKING_DIRECTORY", "").strip() or "."
+    for name, limit in PROJECT_FILES:
+        add(name, _head(os.path.join(project, name), limit))
+    return digest.hexdigest()
+
+
+def engine_stamp() -> list[str]:
+    """The engine's own files (names, sizes, times) and the action's pyproject.toml (its
+    dependencies): an updated action never replays an old engine's record."""
+    stamp = []
+    for directory in (PACKAGE, *_subdirs(PACKAGE)):
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            if entry.is_file() and not entry.name.endswith(".pyc"):
+                info = entry.stat()
+                stamp.append(f"{entry.path}|{info.st_size}|{info.st_mtime_ns}")
+    stamp.append(_head(os.path.join(PACKAGE, "..", "..", "pyproject.toml"), 1 << 16).hex())
+    return stamp
+
+
+def _subdirs(directory: str) -> list[str]:
+    return sorted(e.path for e in os.scandir(directory) if e.is_dir() and e.name != "__pycache__")
+
+
+def _head(path: str, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except OSError:
+        return b"\0missing"
+
+
+# --- recording (the full path, after a setup of a fresh job) -----------------------------------
+
+
+def snapshot(root: str) -> list[list[str]] | None:
+    """What the setup made in the job dir, with the job dir as JOB; None if it made more
+    than links, dirs and small files (a project env: its files name their own path)."""
+    tree: list[list[str]] = []
+    for directory, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(directory, name)
+            rel = os.path.relpath(path, root)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                tree.append(["l", rel, _mark(os.readlink(path), root)])
+                dirnames[:] = [d for d in dirnames if d != name]
+            elif stat.S_ISDIR(info.st_mode):
+                tree.append(["d", rel])
+            elif stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE:
+                with open(path, encoding="utf-8") as handle:
+                    tree.append(["f", rel, _mark(handle.read(), root)])
+            else:
+                return None
+        if len(tree) > MAX_ENTRIES:
+            return None
+    return tree
+
+
+def record(
+    environ: Mapping[str, str],
+    *,
+    job: str,
+    current: str,
+    build: str,
+    superseded: str,
+    checks: list[str],
+    exports: dict[str, Any],
+    message: str,
+) -> str | None:
+    """Write the record for this job's fingerprint (best effort: the caller logs a failure).
+    Returns its path, or None when this setup cannot be replayed."""
+    install = install_dir(environ)
+    if install is None or job_dir(environ) != job:
+        return None
+    tree = snapshot(job)
+    if tree is None:
+        return None
+    links = [entry[2] for entry in tree if entry[0] == "l" and JOB not in entry[2]]
+    document = {
+        "format": FORMAT,
+        "recorded": time.time(),
+        "current": current,
+        "build": build,
+        "superseded": superseded,
+        "checks": sorted(set(checks) | set(links)),
+        "tree": tree,
+        "exports": _mark_all(exports, job),
+        "message": message,
+    }
+    path = record_path(install, fingerprint(environ))
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    scratch = f"{path}.{os.getpid()}.tmp"
+    with open(scratch, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+    os.replace(scratch, path)
+    return path
+
+
+def _mark(text: str, job: str) -> str:
+    return text.replace(job, JOB)
+
+
+def _mark_all(value: Any, job: str) -> Any:
+    if isinstance(value, str):
+        return _mark(value, job)
+    if isinstance(value, list):
+        return [_mark_all(v, job) for v in value]
+    if isinstance(value, dict):
+        return {k: _mark_all(v, job) for k, v in value.items()}
+    return value
+
+
+# --- replaying (bootstrap.py, before the engine) -----------------------------------------------
+
+
+def replay(argv: list[str], environ: Mapping[str, str], started: float) -> bool:
+    """Make this job's setup from the record of an earlier one; False: use the full path.
+    `started`: time.monotonic() when the process began, for the summary's time."""
+    if not eligible(argv, environ):
+        return False
+    job, install = job_dir(environ), install_dir(environ)
+    if job is None or install is None or os.path.lexists(job):
+        return False
+    try:
+        document = _read_own_json(record_path(install, fingerprint(environ)))
+        if document is None or not _still_true(document):
+            return False
+        seconds = f"{time.monotonic() - started:.2f} s (warm lane)"
+        exports = _fill(document["exports"], job, seconds)
+        records = _runner_records(exports, environ)
+        _make_tree(document["tree"], job)
+        for name, text in records.items():
+            with open(environ[name], "ab") as handle:
+                handle.write(text.encode("utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    print(_fill(document["message"], job), file=sys.stderr)
+    return True
+
+
+def _read_own_json(path: str) -> dict[str, Any] | None:
+    """Only a file this user (or root) wrote, never through a link (trust.py's rule)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if os.fstat(fd).st_uid not in (os.getuid(), 0):
+            return None
+        data = json.loads(handle.read())
+    return data if isinstance(data, dict) else None
+
+
+def _still_true(document: dict[str, Any]) -> bool:
+    if document.get("format") != FORMAT:
+        return False
+    if not 0 <= time.time() - float(document["recorded"]) <= MAX_AGE:
+        return False
+    current = _read_own_json(document["current"])
+    if current is None or current.get("build") != document["build"]:
+        return False  # another build is current: the full path decides
+    if os.path.lexists(document["superseded"]):
+        return False
+    return all(os.path.exists(path) for path in document["checks"])
+
+
+def _fill(value: Any, job: str, seconds: str = "") -> Any:
+    if isinstance(value, str):
+        return value.replace(JOB, job).replace(TIME, seconds)
+    if isinstance(value, list):
+        return [_fill(v, job, seconds) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, job, seconds) for k, v in value.items()}
+    return value
+
+
+def _make_tree(tree: list[list[str]], job: str) -> None:
+    """Made beside, then renamed into place: a job dir is whole or not there."""
+    parent = os.path.dirname(job)
+    os.makedirs(parent, exist_ok=True)
+    scratch = os.path.join(parent, f".{os.path.basename(job)}.{os.getpid()}.tmp")
+    os.mkdir(scratch)
+    try:
+        for kind, rel, *rest in tree:
+            path = os.path.join(scratch, rel)
+            if kind == "d":
+                os.mkdir(path)
+            elif kind == "l":
+                os.symlink(_fill(rest[0], job), path)
+            else:
+                with open(path, "x", encoding="utf-8") as handle:
+                    handle.write(_fill(rest[0], job))
+        os.rename(scratch, job)
+    except BaseException:
+        _remove(scratch)
+        raise
+
+
+def _remove(root: str) -> None:
+    for directory, dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(directory, d))]:
+            os.unlink(os.path.join(directory, name))
+        for name in dirnames:
+            if not os.path.islink(os.path.join(directory, name)):
+                os.rmdir(os.path.join(directory, name))
+    os.rmdir(root)
+
+
+def _runner_records(exports: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """The runner files' records, as github-action-utils writes them (runner.py): a random
+    heredoc delimiter, drawn again while a value contains it."""
+    values = [*exports["env"].values(), *exports["outputs"].values()]
+    delimiter = _delimiter(values)
+    newline = os.linesep
+
+    def block(items: Mapping[str, str]) -> str:
+        return "".join(
+            f"{name}<<{delimiter}{newline}{value}{newline}{delimiter}{newline}"
+            for name, value in items.items()
+        )
+
+    for entry in exports["path"]:
+        if not entry or any(c in entry for c in "\r\n\0") or os.pathsep in entry:
+            raise ValueError(f"PATH entry {entry!r}")
+    records = {
+        "GITHUB_ENV": block(exports["env"]),
+        # Each line is prepended in turn, so the first entry goes last (runner.py does the same).
+        "GITHUB_PATH": "".join(f"{entry}{newline}" for entry in reversed(exports["path"])),
+        "GITHUB_OUTPUT": block(exports["outputs"]),
+    }
+    if exports.get("summary") and environ.get("GITHUB_STEP_SUMMARY"):
+        records["GITHUB_STEP_SUMMARY"] = exports["summary"] + "\n"
+    return {name: text for name, text in records.items() if text}
+
+
+def _delimiter(values: list[str]) -> str:
+    while True:
+        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
+        if not any(delimiter in value for value in values):
+            return delimiter

@@ -1,0 +1,359 @@
+"""The warm lane: a later job with the same inputs gets exactly what the full engine would give
+it (job dir, runner records), and anything that makes the record doubtful sends it to the full
+engine. The real tests run the action's entry, bootstrap.py, as action.yml does."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from setup_poetry_parallel import warm_lane
+from setup_poetry_parallel.settings import RawInputs, validate
+from tests.projects import make_project
+from tests.test_runner_files import parse_path, parse_records, read_back
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel"
+BOOTSTRAP = SRC / "bootstrap.py"
+REPLAYED = "(warm lane)"
+
+
+# --- the fingerprint and the job dir, without a setup ---------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")
+
+
+def action_env(tmp_path: Path, project: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "GITHUB_ACTIONS": "true",
+        "RUNNER_TEMP": str(tmp_path / "temp"),
+        "GITHUB_RUN_ID": "1",
+        "GITHUB_JOB": "test",
+        "INPUT_POETRY_VERSION": "2.5.1",
+        "INPUT_WORKING_DIRECTORY": str(project),
+        "INPUT_INSTALL_DIR": str(tmp_path / "install"),
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "changes"),
+    [
+        ("INPUT_POETRY_VERSION", "2.4.3", True),
+        ("INPUT_PYTHON_VERSION", "3.12", True),
+        ("PATH", "/opt/python/bin:/usr/bin:/bin", True),
+        ("POETRY_VIRTUALENVS_USE_POETRY_PYTHON", "true", True),
+        ("UV_DEFAULT_INDEX", "http://mirror/simple", True),
+        ("PYENV_VERSION", "3.12.1", True),
+        # Per job: they only name the job's dir and files.
+        ("GITHUB_RUN_ID", "2", False),
+        ("INPUT_JOB_ID", "other", False),
+        ("INPUT_STATE_DIR", "/elsewhere", False),
+        ("SPP_JOB_INDEX", "3", False),
+        ("GITHUB_ENV", "/tmp/other-env", False),
+        ("GITHUB_SHA", "abc", False),  # read by nothing the setup does
+    ],
+)
+def test_the_fingerprint_follows_what_the_setup_reads(
+    tmp_path: Path, project: Path, name: str, value: str, changes: bool
+) -> None:
+    env = action_env(tmp_path, project)
+    assert (warm_lane.fingerprint({**env, name: value}) != warm_lane.fingerprint(env)) is changes
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [("pyproject.toml", "\n# a comment\n"), ("poetry.toml", "[virtualenvs]\ncreate = false\n")],
+)
+def test_the_fingerprint_follows_the_project_files(
+    tmp_path: Path, project: Path, path: str, text: str
+) -> None:
+    env = action_env(tmp_path, project)
+    before = warm_lane.fingerprint(env)
+    with (project / path).open("a") as handle:
+        handle.write(text)
+    assert warm_lane.fingerprint(env) != before
+
+
+def test_every_variable_settings_names_is_fingerprinted_or_per_job() -> None:
+    """A variable settings.py starts reading later cannot be left out of the fingerprint: the
+    lane would replay a setup made for another value."""
+    names = set()
+    for module in ("settings.py", "job_ids.py"):
+        tree = ast.parse((SRC / module).read_text(encoding="utf-8"))
+        names |= {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+|PATH|HOME", node.value)
+        }
+    assert "RUNNER_TOOL_CACHE" in names  # the scan sees them
+
+    def covered(name: str) -> bool:
+        return (
+            name in warm_lane.NAMES
+            or name in warm_lane.PER_JOB
+            or name.startswith(warm_lane.PREFIXES)
+        )
+
+    # inputs_from_env reads get("POETRY_VERSION") for INPUT_POETRY_VERSION
+    missing = sorted(n for n in names if not covered(n) and not covered(f"INPUT_{n}"))
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"INPUT_JOB_ID": "mine"},
+        {"INPUT_STATE_DIR": "states"},
+        {"SPP_JOB_INDEX": "2", "GITHUB_RUN_ATTEMPT": "3"},
+    ],
+)
+def test_the_job_dir_is_the_one_settings_derives(
+    tmp_path: Path, project: Path, extra: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = action_env(tmp_path, project, **extra)
+    raw = RawInputs(
+        poetry_version="2.5.1",
+        state_dir=env.get("INPUT_STATE_DIR", ""),
+        job_id=env.get("INPUT_JOB_ID", ""),
+        install_dir=env["INPUT_INSTALL_DIR"],
+    )
+    settings = validate(raw, env)
+    assert warm_lane.job_dir(env) == str(settings.state_dir / settings.job_id)
+    assert warm_lane.install_dir(env) == str(settings.install_dir)
+
+
+@pytest.mark.parametrize(
+    "extra", [{"INPUT_JOB_ID": "../up"}, {"INPUT_STATE_DIR": "a\nb"}, {"RUNNER_TEMP": ""}]
+)
+def test_a_job_dir_settings_would_refuse_is_left_to_it(
+    tmp_path: Path, project: Path, extra: dict[str, str]
+) -> None:
+    assert warm_lane.job_dir(action_env(tmp_path, project, **extra)) is None
+
+
+def test_records_are_what_github_action_utils_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter([b"\x01" * 16, b"\x02" * 16])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+    clash = f"x\nghadelimiter_{'01' * 16}\ny"  # the first delimiter drawn is in a value
+    exports = {
+        "env": {"A": "1", "B": clash},
+        "outputs": {"o": "two\nlines"},
+        "path": ["/first", "/second"],
+        "summary": "### hi",
+    }
+    environ = {"GITHUB_STEP_SUMMARY": "/s"}
+    records = warm_lane._runner_records(exports, environ)
+    ours, theirs = read_back(records["GITHUB_ENV"].encode())
+    assert ours == theirs == {"A": "1", "B": clash}
+    assert parse_records(records["GITHUB_OUTPUT"].encode()) == {"o": "two\nlines"}
+    # The runner prepends each line in turn: the first entry must come out first.
+    assert parse_path(records["GITHUB_PATH"].encode()) == ["/second", "/first"]
+    assert records["GITHUB_STEP_SUMMARY"] == "### hi\n"
+
+
+def test_a_job_dir_with_more_than_links_and_small_files_is_not_recorded(tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    (job / "bin").mkdir(parents=True)
+    (job / "bin" / "poetry").symlink_to("/venv/bin/poetry")
+    (job / "self").symlink_to(job / "bin")
+    (job / "config.toml").write_text(f"path = '{job}/x'\n")
+    assert warm_lane.snapshot(str(job)) == [
+        ["d", "bin"],
+        ["f", "config.toml", f"path = '{warm_lane.JOB}/x'\n"],
+        ["l", "self", f"{warm_lane.JOB}/bin"],
+        ["l", "bin/poetry", "/venv/bin/poetry"],
+    ]
+    (job / "big").write_bytes(b"x" * (warm_lane.MAX_FILE + 1))
+    assert warm_lane.snapshot(str(job)) is None
+
+
+# --- real: the action's entry, a record, replays and refusals ----------------------------------
+
+
+@dataclass
+class Job:
+    returncode: int
+    stderr: str
+    files: dict[str, Path]
+    job_dir: Path
+
+    @property
+    def replayed(self) -> bool:
+        return REPLAYED in self.stderr
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return parse_records(self.files["GITHUB_OUTPUT"].read_bytes())
+
+    @property
+    def env(self) -> dict[str, str]:
+        return parse_records(self.files["GITHUB_ENV"].read_bytes())
+
+    @property
+    def path(self) -> list[str]:
+        return parse_path(self.files["GITHUB_PATH"].read_bytes())
+
+
+@dataclass
+class Host:
+    root: Path
+    project: Path
+    count: int = 0
+
+    def env(self, **extra: str) -> dict[str, str]:
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "RUNNER_", "INPUT_", "SPP_"))
+        }
+        return {
+            **base,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_JOB": "test",
+            "RUNNER_TEMP": str(self.root / "temp"),
+            "INPUT_POETRY_VERSION": "2.5.1",
+            "INPUT_WORKING_DIRECTORY": str(self.project),
+            "INPUT_INSTALL_DIR": str(self.root / "install"),
+            **extra,
+        }
+
+    def job(self, **extra: str) -> Job:
+        self.count += 1
+        files = {}
+        for name in ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            files[name] = self.root / f"job{self.count}" / name
+            files[name].parent.mkdir(exist_ok=True)
+            files[name].write_bytes(b"")
+        env = self.env(GITHUB_RUN_ID=str(self.count), **{k: str(v) for k, v in files.items()})
+        env.update(extra)
+        done = subprocess.run(
+            [sys.executable, "-I", str(BOOTSTRAP), "--inputs-from-env"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        job_dir = Path(warm_lane.job_dir(env) or "")
+        return Job(done.returncode, done.stderr, files, job_dir)
+
+    def record(self) -> Path:
+        """The record later jobs of this host replay (the SPP_WARM_LANE=0 control has its own)."""
+        env = self.env()
+        return Path(warm_lane.record_path(str(self.root / "install"), warm_lane.fingerprint(env)))
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    root = tmp_path_factory.mktemp("warm-lane")
+    host = Host(root, make_project(root / "project"))
+    first = host.job()
+    assert first.returncode == 0, first.stderr
+    assert not first.replayed
+    return host
+
+
+def tree(root: Path) -> list[tuple[str, str, str]]:
+    def describe(path: Path) -> tuple[str, str, str]:
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            return ("link", rel, os.readlink(path).replace(str(root), "<job>"))
+        if path.is_dir():
+            return ("dir", rel, oct(path.stat().st_mode & 0o777))
+        return ("file", rel, path.read_text().replace(str(root), "<job>"))
+
+    return sorted(describe(p) for p in root.rglob("*"))
+
+
+def same(job: Job, values: dict[str, str]) -> dict[str, str]:
+    return {k: v.replace(str(job.job_dir), "<job>") for k, v in values.items()}
+
+
+@pytest.mark.real
+@pytest.mark.network
+def test_a_later_job_is_replayed_exactly_as_the_full_engine_makes_it(host: Host) -> None:
+    lane = host.job()
+    full = host.job(SPP_WARM_LANE="0")  # the control: the engine's full path, same inputs
+    assert lane.returncode == full.returncode == 0, lane.stderr + full.stderr
+    assert lane.replayed, lane.stderr
+    assert not full.replayed
+    assert "lock:" not in lane.stderr
+    assert "plugins from" not in lane.stderr
+    assert tree(lane.job_dir) == tree(full.job_dir)
+    assert same(lane, lane.env) == same(full, full.env)
+    assert same(lane, lane.outputs) == same(full, full.outputs)
+    assert lane.outputs["reused"] == "true"
+    assert [p.replace(str(lane.job_dir), "<job>") for p in lane.path] == [
+        p.replace(str(full.job_dir), "<job>") for p in full.path
+    ]
+    summary = lane.files["GITHUB_STEP_SUMMARY"].read_text()
+    assert "| Install | reused |" in summary
+    assert "(warm lane)" in summary
+    # Poetry from the replayed job: its own dirs, the project's plugin cache seeded.
+    env = {**os.environ, **lane.env, "PATH": os.pathsep.join([*lane.path, os.environ["PATH"]])}
+    cache = subprocess.run(
+        ["poetry", "config", "cache-dir"], env=env, cwd=host.project, capture_output=True,
+        text=True, check=True,
+    )  # fmt: skip
+    assert cache.stdout.strip() == str(lane.job_dir / "cache")
+    assert not (host.project / ".poetry").exists()
+
+
+@pytest.mark.real
+@pytest.mark.network
+def test_a_changed_project_or_a_stale_record_goes_to_the_full_engine(host: Host) -> None:
+    record = host.record()
+    document = json.loads(record.read_text())
+    try:
+        # Another build current (as after a rebuild elsewhere): refused, the full path decides.
+        record.write_text(json.dumps({**document, "build": "20260101T000000-1-abcdef"}))
+        assert not host.job().replayed
+        record.write_text(json.dumps({**document, "recorded": document["recorded"] - 86400}))
+        assert not host.job().replayed
+        if os.getuid() == 0:  # a record someone else wrote is never trusted
+            record.write_text(json.dumps(document))
+            os.chown(record, 65534, 65534)
+            assert not host.job().replayed
+    finally:
+        record.unlink(missing_ok=True)
+    again = host.job()  # the full path records again
+    assert again.returncode == 0
+    assert not again.replayed
+    assert host.job().replayed
+    pyproject = host.project / "pyproject.toml"
+    text = pyproject.read_text()
+    try:
+        pyproject.write_text(text + "\n# changed\n")
+        changed = host.job()
+        assert changed.returncode == 0
+        assert not changed.replayed
+    finally:
+        pyproject.write_text(text)
+
+
+@pytest.mark.real
+@pytest.mark.network
+def test_a_job_dir_already_there_is_left_to_the_full_engine(host: Host) -> None:
+    env_job = host.job(INPUT_JOB_ID="kept")
+    assert env_job.returncode == 0
+    again = host.job(INPUT_JOB_ID="kept")
+    assert again.returncode == 0
+    assert not again.replayed
