@@ -5,7 +5,7 @@ engine. The real tests run the action's entry, bootstrap.py, as action.yml does.
 from __future__ import annotations
 
 import ast
-import json
+import marshal
 import os
 import re
 import subprocess
@@ -321,15 +321,20 @@ def test_a_later_job_is_replayed_exactly_as_the_full_engine_makes_it(host: Host)
 @pytest.mark.network
 def test_a_changed_project_or_a_stale_record_goes_to_the_full_engine(host: Host) -> None:
     record = host.record()
-    document = json.loads(record.read_text())
+    document = marshal.loads(record.read_bytes())
     try:
-        # Another build current (as after a rebuild elsewhere): refused, the full path decides.
-        record.write_text(json.dumps({**document, "build": "20260101T000000-1-abcdef"}))
+        # current.json published again (a rebuild, another host): refused, the full path decides.
+        current = Path(document["current"])
+        scratch = current.with_name("current.json.test")
+        scratch.write_bytes(current.read_bytes())
+        os.replace(scratch, current)
         assert not host.job().replayed
-        record.write_text(json.dumps({**document, "recorded": document["recorded"] - 86400}))
+        assert host.job().replayed  # that full path recorded the new current.json
+        document = marshal.loads(record.read_bytes())
+        record.write_bytes(marshal.dumps({**document, "recorded": document["recorded"] - 86400}))
         assert not host.job().replayed
         if os.getuid() == 0:  # a record someone else wrote is never trusted
-            record.write_text(json.dumps(document))
+            record.write_bytes(marshal.dumps(document))
             os.chown(record, 65534, 65534)
             assert not host.job().replayed
     finally:
