@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel import poetry_deps, process, release_files
+from setup_poetry_parallel import background, poetry_deps, process, release_files
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.installer_errors import installer_error
 from setup_poetry_parallel.key import InstallSpec
@@ -58,6 +58,17 @@ for dist in metadata.distributions():
     files.extend(str(dist.locate_file(p)) for p in own if p.name == "METADATA")
 print(json.dumps({"poetry": v.__version__, "entry_points": found, "files": sorted(set(files)),
                   "sys_version": sys.version}))
+"""
+
+
+# Compiles Poetry's own package (poetry and poetry.core: about 200 of the ~600 modules every
+# Poetry start imports) on the core the check above leaves idle: the job's first `poetry` then
+# starts 0.3 s sooner, for 0.07 s more here. Runs on Poetry's interpreter (3.9+).
+COMPILE_POETRY = r"""
+import compileall, importlib.util
+spec = importlib.util.find_spec("poetry")
+for where in (spec.submodule_search_locations or []) if spec else []:
+    compileall.compile_dir(where, quiet=2)
 """
 
 
@@ -152,17 +163,28 @@ class Installer:
 
     def verify(self, venv: VenvPaths) -> dict[str, Any]:
         """Load every plugin as Poetry would; what is there, for the manifest."""
-        found: dict[str, Any] = json.loads(
-            process.run(
-                [venv.python, "-c", VERIFY], env=self.env, what="checking the Poetry install"
+        compiled = not self._bytecode() and self.spec.installer == "uv"  # else compiled already
+        with background.Task(self._compile_poetry, venv, compiled):
+            found: dict[str, Any] = json.loads(
+                process.run(
+                    [venv.python, "-c", VERIFY], env=self.env, what="checking the Poetry install"
+                )
             )
-        )
         if found["poetry"] != self.spec.poetry_version:
             raise SetupError(
                 f"the install has Poetry {found['poetry']}, not {self.spec.poetry_version}:"
                 " check the plugins' requirements on Poetry"
             )
         return found
+
+    def _compile_poetry(self, venv: VenvPaths, wanted: bool) -> None:
+        """Best effort: a module that does not compile fails at its import, as it would."""
+        if not wanted:
+            return
+        try:
+            process.run([venv.python, "-c", COMPILE_POETRY], env=self.env, what="compiling Poetry")
+        except SetupError as exc:
+            log.debug("%s", exc)
 
     def _run(
         self, argv: Sequence[str], venv: VenvPaths, what: str, env: Mapping[str, str] | None = None
