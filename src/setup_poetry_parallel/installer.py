@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,12 @@ def _write(venv: VenvPaths, name: str, text: str) -> Path:
 
 
 def _uv() -> str:
-    from uv import find_uv_bin
+    """The uv installed with the engine (the action's locked one, in `<engine>/bin`), before
+    `find_uv_bin`'s first choice, the interpreter's scripts dir: a system Python's
+    `/usr/bin/uv` there is whatever version the host has."""
+    import uv
 
-    return find_uv_bin()
+    bundled = (
+        Path(uv.__file__).resolve().parents[1] / "bin" / ("uv.exe" if os.name == "nt" else "uv")
+    )
+    return str(bundled) if bundled.is_file() else uv.find_uv_bin()
