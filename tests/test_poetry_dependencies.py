@@ -115,6 +115,30 @@ def test_table_pins_every_package_to_one_version_per_environment_with_hashes(ver
     )
 
 
+def test_constraints_reach_the_resolution_and_the_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release's known constraints and the given ones, each once, in uv's resolution (a
+    constraints file) and in the header's command, quoted for a shell."""
+    seen: dict[str, str] = {}
+
+    def run(argv: list[str], **_: object) -> str:
+        seen["constraints"] = Path(argv[argv.index("--constraint") + 1]).read_text()
+        return "poetry==2.0.1 \\\n"
+
+    files = release_files.ReleaseFiles(uploaded=None, requires_python=">=3.9,<4.0")
+    monkeypatch.setattr(release_files, "read", lambda *_: files)
+    monkeypatch.setattr(lock_poetry.process, "run", run)
+    argv = ["2.0.1", "--exclude-newer", "2026-11-26T10:00:00Z", "--locks-dir", str(tmp_path)]
+    assert lock_poetry.main([*argv, "--constraint", "virtualenv<20.33", "--constraint", "x>1"]) == 0
+    assert seen["constraints"] == "virtualenv<20.33\nx>1\n"
+    command = (tmp_path / "poetry-2.0.1.txt").read_text().splitlines()[2]
+    assert command.endswith(
+        " 2026-11-26T10:00:00Z --constraint 'virtualenv<20.33' --constraint 'x>1'"
+    )
+    assert lock_poetry.constraints("2.5.1") == ()
+
+
 def test_locked_releases_are_sorted_as_versions() -> None:
     releases = poetry_deps.locked_releases()
     assert set(REQUIRED) <= set(releases)
