@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from setup_poetry_parallel.cli import main
 from tests.act_runner import ROOT
 
 REQUIRED = ("2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")  # newest patch of each 2.x
+# What upstream capped later for a breakage of the release (lock_poetry.KNOWN_BREAKAGES).
+CONSTRAINED = {"2.0.1": " --constraint 'virtualenv<20.33'"}
 
 
 def plan(
@@ -111,8 +114,18 @@ def test_table_pins_every_package_to_one_version_per_environment_with_hashes(ver
     header = text.splitlines()[:3]
     assert header[2] == (
         f"#   python -m setup_poetry_parallel.lock_poetry {version} --exclude-newer"
-        " 2026-11-26T10:00:00Z"
+        " 2026-11-26T10:00:00Z" + CONSTRAINED.get(version, "")
     )
+
+
+def test_2_0_1_locks_a_virtualenv_that_honours_try_first_with() -> None:
+    """Poetry 2.0 passes the env's interpreter as `--try-first-with`, which virtualenv 20.33
+    ignores (python-poetry/poetry#10490): the table keeps the cap 2.1.4 added."""
+    lock = poetry_deps.lock_path("2.0.1")
+    assert lock is not None
+    versions = re.findall(r"^virtualenv==(\S+)", lock.read_text(), re.M)
+    assert versions
+    assert all(Version(v) < Version("20.33") for v in versions), versions
 
 
 def test_constraints_reach_the_resolution_and_the_header(
@@ -169,14 +182,15 @@ def test_release_files_reads_the_last_upload_and_requires_python() -> None:
 
 
 @pytest.mark.network
-def test_maintenance_command_reproduces_the_shipped_table(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["2.0.1", "2.5.1"])  # with a known constraint, without
+def test_maintenance_command_reproduces_the_shipped_table(version: str, tmp_path: Path) -> None:
     """The header's command, rerun: byte for byte the shipped file (what the table pins is
     the index's state at a recorded time, not whatever day the install runs)."""
-    shipped = poetry_deps.LOCKS / "poetry-2.5.1.txt"
-    command = shipped.read_text().splitlines()[2].split("lock_poetry ", 1)[1].split()
+    shipped = poetry_deps.LOCKS / f"poetry-{version}.txt"
+    command = shlex.split(shipped.read_text().splitlines()[2].split("lock_poetry ", 1)[1])
     argv = [*command, "--locks-dir", str(tmp_path)]
     assert lock_poetry.main(argv) == 0
-    assert (tmp_path / "poetry-2.5.1.txt").read_bytes() == shipped.read_bytes()
+    assert (tmp_path / f"poetry-{version}.txt").read_bytes() == shipped.read_bytes()
 
 
 @pytest.mark.network

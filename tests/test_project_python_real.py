@@ -24,20 +24,9 @@ pytestmark = pytest.mark.real
 
 POETRY_ON, WANT, CALLER = "3.11", "3.12", "3.10"  # Poetry's Python, requested, caller's python
 VERSION = "import sys; print('%d.%d' % sys.version_info[:2])"
-BROKEN_2_0 = pytest.mark.xfail(
-    strict=True,
-    reason="2.0.1's locked virtualenv (20.39.1) ignores --try-first-with, so Poetry's own Python"
-    " lands in the env named for the requested one, with `poetry env use` too"
-    " (python-poetry/poetry#10490; fixed upstream in 2.1.4 by virtualenv<20.33)",
-)
-LINES = (
-    pytest.param("2.0.1", marks=BROKEN_2_0),
-    "2.1.4",
-    "2.2.1",
-    "2.3.4",
-    "2.4.3",
-    "2.5.1",
-)
+# 2.0.1 passes the interpreter as virtualenv's `--try-first-with`: its table keeps virtualenv
+# below 20.33, which ignores it (lock_poetry.KNOWN_BREAKAGES, python-poetry/poetry#10490).
+LINES = ("2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")
 
 
 @pytest.fixture(scope="module")
