@@ -66,15 +66,8 @@ def bare_pair(parent: Path, python: Path) -> dict[str, Any]:
 def cold_first(parent: Path) -> dict[str, Any]:
     box = Sandbox.new(parent, "cold-first")
     try:
-        env = box.env()
         argv = [*engine_command(), *engine_args(box, box.project(), "cold")]
-        setup = _check(timed(argv, env), "cold engine")
-        first = _first_version(setup, env)
-        return {
-            "seconds": setup.seconds + first.seconds,
-            "setup": setup.seconds,
-            "first_start": first.seconds,
-        }
+        return _setup_and_first_start(argv, box.env())
     finally:
         box.remove()
 
@@ -84,17 +77,21 @@ def first_job(parent: Path, python: Path) -> dict[str, Any]:
     box = Sandbox.new(parent, "first-job")
     try:
         checkout = action_checkout(box.root, "action")
-        env = box.env(INPUT_INSTALL_DIR=str(box.install))
         entry = [str(python), "-I", str(checkout / "src/setup_poetry_parallel/bootstrap.py")]
-        setup = _check(timed([*entry, *engine_args(box, box.project(), "job")], env), "bootstrap")
-        first = _first_version(setup, env)
-        return {
-            "seconds": setup.seconds + first.seconds,
-            "setup": setup.seconds,
-            "first_start": first.seconds,
-        }
+        argv = [*entry, *engine_args(box, box.project(), "job")]
+        return _setup_and_first_start(argv, box.env(INPUT_INSTALL_DIR=str(box.install)))
     finally:
         box.remove()
+
+
+def _setup_and_first_start(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    setup = _check(timed(argv, env), "setup")
+    first = _first_version(setup, env)
+    return {
+        "seconds": setup.seconds + first.seconds,
+        "setup": setup.seconds,
+        "first_start": first.seconds,
+    }
 
 
 @dataclass

@@ -265,11 +265,18 @@ def _index(
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with _serving(Handler) as base:
+        yield f"{base}/simple"
+
+
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` on a loopback port for the block, its base URL yielded; shut down after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -475,14 +482,8 @@ class _Proxy(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def _proxy(change: Callable[[dict[str, Any]], None]) -> Iterator[str]:
     handler = type("Handler", (_Proxy,), {"change": staticmethod(change)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(handler) as base:
+        yield f"{base}/simple/"
 
 
 @pytest.mark.network
