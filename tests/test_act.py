@@ -28,6 +28,7 @@ pytestmark = pytest.mark.act
 
 VERSION = TAG.removeprefix("v")
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+REPLAYED = "(warm lane)"  # warm_lane.replay's log line
 TESTED_EXAMPLES = {"matrix.yml", "shared-directory.yml", "tox.yml", "outputs.yml"}
 
 
@@ -135,6 +136,21 @@ def test_cache_saves_then_restores_the_install(act: ActSession, tmp_path: Path) 
         "cache/restore": "false",
     }
     assert "cache stand-in: no entry for key setup-poetry-parallel-downloads-" in result.output
+
+
+def test_a_later_job_with_the_same_inputs_takes_the_warm_lane(
+    act: ActSession, tmp_path: Path
+) -> None:
+    result = run(act, tmp_path, FIXTURES / "warm-lane.yml")
+    assert_passed(result, jobs=2)
+    first, second = "warm-lane/first", "warm-lane/second"
+    assert REPLAYED not in "\n".join(result.lines[first])
+    assert REPLAYED in "\n".join(result.lines[second])  # made from the first job's record
+    dirs = result.values("job-dir")
+    assert dirs[first] != dirs[second]
+    assert result.values("reused") == {first: "false", second: "true"}
+    assert result.values("project-python") == {first: "3.12", second: "3.12"}
+    assert result.values("version") == {first: VERSION, second: VERSION}
 
 
 def test_self_test_workflow_on_linux(act: ActSession, tmp_path: Path) -> None:

@@ -74,6 +74,16 @@ def test_the_fingerprint_follows_what_the_setup_reads(
     assert (warm_lane.fingerprint({**env, name: value}) != warm_lane.fingerprint(env)) is changes
 
 
+def test_the_fingerprint_does_not_follow_the_jobs_own_checkout_path(
+    tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runners give every job its own workspace (act does): the content counts, not the path."""
+    env = action_env(tmp_path, project)
+    before = warm_lane.fingerprint(env)
+    monkeypatch.chdir(tmp_path)
+    assert warm_lane.fingerprint(env) == before
+
+
 @pytest.mark.parametrize(
     ("path", "text"),
     [("pyproject.toml", "\n# a comment\n"), ("poetry.toml", "[virtualenvs]\ncreate = false\n")],

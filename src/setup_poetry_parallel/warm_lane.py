@@ -139,7 +139,9 @@ def fingerprint(environ: Mapping[str, str]) -> str:
             digest.update(part if isinstance(part, bytes) else part.encode("utf-8", "replace"))
             digest.update(b"\0")
 
-    add(str(FORMAT), sys.executable, sys.version, os.getcwd())
+    # Not the working directory: runners give each job its own checkout path (act does), and
+    # what the setup reads there, the project's files, is hashed below by content.
+    add(str(FORMAT), sys.executable, sys.version)
     for name in sorted(environ):
         if name not in PER_JOB and (name in NAMES or name.startswith(PREFIXES)):
             add(name, environ[name])
@@ -150,16 +152,17 @@ def fingerprint(environ: Mapping[str, str]) -> str:
     return str(digest.hexdigest())
 
 
-def engine_stamp() -> list[str]:
-    """The engine's own files (names, sizes, times) and the action's pyproject.toml (its
-    dependencies): an updated action never replays an old engine's record."""
+def engine_stamp() -> list[bytes]:
+    """The engine's own files and the action's pyproject.toml (its dependencies), by content:
+    an updated action never replays an old engine's record, and the same action downloaded
+    again for another job (act and hosted runners copy it per job) still does."""
     stamp = []
     for directory in (PACKAGE, *_subdirs(PACKAGE)):
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             if entry.is_file() and not entry.name.endswith(".pyc"):
-                info = entry.stat()
-                stamp.append(f"{entry.path}|{info.st_size}|{info.st_mtime_ns}")
-    stamp.append(_head(os.path.join(PACKAGE, "..", "..", "pyproject.toml"), 1 << 16).hex())
+                stamp.append(os.path.relpath(entry.path, PACKAGE).encode())
+                stamp.append(_head(entry.path, 1 << 24))
+    stamp.append(_head(os.path.join(PACKAGE, "..", "..", "pyproject.toml"), 1 << 16))
     return stamp
 
 
