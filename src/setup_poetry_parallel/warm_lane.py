@@ -344,6 +344,8 @@ def _make_tree(tree: list[list[str]], job: str) -> None:
     os.mkdir(scratch)
     try:
         for kind, rel, *rest in tree:
+            if os.path.isabs(rel) or ".." in rel.split(os.sep):
+                raise ValueError(f"record names {rel!r} outside the job dir")
             path = os.path.join(scratch, rel)
             if kind == "d":
                 os.mkdir(path)
