@@ -372,3 +372,12 @@ def test_a_job_dir_already_there_is_left_to_the_full_engine(host: Host) -> None:
     again = host.job(INPUT_JOB_ID="kept")
     assert again.returncode == 0
     assert not again.replayed
+
+
+@pytest.mark.parametrize("rel", ["../outside", "/etc/outside", "a/../../outside"])
+def test_a_record_naming_a_path_outside_the_job_dir_makes_nothing(tmp_path: Path, rel: str) -> None:
+    job = tmp_path / "state" / "job"
+    with pytest.raises(ValueError, match="outside the job dir"):
+        warm_lane._make_tree([["d", "bin"], ["f", rel, "planted"]], str(job))
+    assert list(tmp_path.rglob("*")) == [tmp_path / "state"]  # no job dir, no scratch
+    assert not (tmp_path / "outside").exists()
