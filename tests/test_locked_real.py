@@ -156,12 +156,12 @@ def test_release_missing_from_the_table_is_pinned_as_of_its_release(
     installed = freeze(done)
     assert installed["poetry"] == "2.4.2"
     assert {name: installed.get(name) for name in pins} == pins
-    # Resolved at the release, not today: the table's 2.4.3 (resolved in November) differs.
+    # Resolved at the release, not today: the table's 2.4.3 (resolved as of December) differs.
     assert pins["certifi"] != pins_for(done, table("2.4.3"))["certifi"]
 
 
 def test_a_plugin_that_conflicts_with_the_table_is_named(project: Path, tmp_path: Path) -> None:
-    """Poetry 2.5.1 allows tomlkit>=0.11.4,<1; the table pins 0.15.2. `tomlkit<0.15` resolves
+    """Poetry 2.5.1 allows tomlkit>=0.11.4,<1; the table pins 0.15.3. `tomlkit<0.15` resolves
     with `latest` and not with the table, and the error says so."""
     args = ("--plugin", "tomlkit<0.15")
     locked = setup(project, tmp_path / "one", tmp_path / "state", "a", *args)

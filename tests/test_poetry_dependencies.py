@@ -22,6 +22,9 @@ from tests.act_runner import ROOT
 REQUIRED = ("2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")  # newest patch of each 2.x
 # What upstream capped later for a breakage of the release (lock_poetry.KNOWN_BREAKAGES).
 CONSTRAINED = {"2.0.1": " --constraint 'virtualenv<20.33'"}
+# The one index time of every table (all six regenerated together, the time days back so
+# that files a mirror lists late with earlier upload times no longer move it).
+EXCLUDE_NEWER = "2026-12-01T00:00:00Z"
 
 
 def plan(
@@ -96,7 +99,10 @@ def test_a_changed_table_is_a_new_install(
     monkeypatch.setattr(poetry_deps, "LOCKS", locks)
     before = plan(project, tmp_path, capsys, "--poetry-version", "2.5.1")
     lock = locks / "poetry-2.5.1.txt"
-    lock.write_text(lock.read_text().replace("tomlkit==0.15.2", "tomlkit==0.15.1"))
+    text = lock.read_text()
+    altered = re.sub(r"^tomlkit==\S+", "tomlkit==0.15.1", text, count=1, flags=re.M)
+    assert altered != text  # the table pins another tomlkit: this is a change
+    lock.write_text(altered)
     assert plan(project, tmp_path, capsys, "--poetry-version", "2.5.1")[0] != before[0]
     # A release the table lacks is keyed by its date, a fact that never changes: stable.
     other = plan(project, tmp_path, capsys, "--poetry-version", "2.5.0")
@@ -114,7 +120,7 @@ def test_table_pins_every_package_to_one_version_per_environment_with_hashes(ver
     header = text.splitlines()[:3]
     assert header[2] == (
         f"#   python -m setup_poetry_parallel.lock_poetry {version} --exclude-newer"
-        " 2026-11-26T10:00:00Z" + CONSTRAINED.get(version, "")
+        f" {EXCLUDE_NEWER}" + CONSTRAINED.get(version, "")
     )
 
 
