@@ -25,6 +25,7 @@ from benchmarks.harness import (
     USUAL_REQUIREMENTS,
     Run,
     Sandbox,
+    base_python,
     engine_command,
     engine_outputs,
     python_path,
@@ -156,12 +157,15 @@ def median_of(measure: Callable[[], dict[str, Any]], repeats: int) -> dict[str, 
 def pairs(
     parent: Path, warm: WarmHost, repeats: int
 ) -> dict[str, list[tuple[str, Callable[[], dict[str, Any]]]]]:
-    """Each measure's two contenders, setup-poetry-parallel first."""
+    """Each measure's two contenders, setup-poetry-parallel first. Poetry runs on the same
+    interpreter on both sides: the engine's own for cold_first (no `poetry-python`), the one
+    action.yml picks for the action's measures (a distro build and a pyenv build of one
+    release start Poetry at different speeds)."""
     python = warm.python
     return {
         "cold_first": [
             ("engine", lambda: cold_first(parent)),
-            ("bare", lambda: bare_pair(parent, python)),
+            ("bare", lambda: bare_pair(parent, base_python())),
         ],
         "first_job": [
             ("engine", lambda: first_job(parent, python)),
