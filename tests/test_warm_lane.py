@@ -381,3 +381,17 @@ def test_a_record_naming_a_path_outside_the_job_dir_makes_nothing(tmp_path: Path
         warm_lane._make_tree([["d", "bin"], ["f", rel, "planted"]], str(job))
     assert list(tmp_path.rglob("*")) == [tmp_path / "state"]  # no job dir, no scratch
     assert not (tmp_path / "outside").exists()
+
+
+def test_with_python_version_the_fingerprint_follows_the_file_python_is(
+    tmp_path: Path, project: Path
+) -> None:
+    """The same PATH naming another interpreter (a switched link) is another setup."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = action_env(tmp_path, project, PATH=str(bin_dir), INPUT_PYTHON_VERSION="3.12")
+    before = warm_lane.fingerprint(env)
+    (bin_dir / "python").unlink()
+    (bin_dir / "python").symlink_to("/bin/sh")
+    assert warm_lane.fingerprint(env) != before

@@ -146,10 +146,22 @@ def fingerprint(environ: Mapping[str, str]) -> str:
         if name not in PER_JOB and (name in NAMES or name.startswith(PREFIXES)):
             add(name, environ[name])
     add(*engine_stamp())
+    if environ.get("INPUT_PYTHON_VERSION", "").strip():
+        # The project env's route looks at the file the job's `python` is (project_env.py):
+        # the same PATH can name another interpreter tomorrow (a link switched, a reinstall).
+        add(_which_python(environ.get("PATH", "")))
     project = environ.get("INPUT_WORKING_DIRECTORY", "").strip() or "."
     for name, limit in PROJECT_FILES:
         add(name, _head(os.path.join(project, name), limit))
     return str(digest.hexdigest())
+
+
+def _which_python(path: str) -> str:
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", "python")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return ""
 
 
 def engine_stamp() -> list[bytes]:
