@@ -18,13 +18,14 @@ import datetime
 import hashlib
 import io
 import json
-import threading
 import zipfile
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import requests
+
+from tests.loopback import serving
 
 UPSTREAM = "https://pypi.org/simple"
 MARK = b"\n# altered by the test index\n"
@@ -151,15 +152,8 @@ def _handler(changed: _Project, session: requests.Session) -> type:
 @contextlib.contextmanager
 def serve(project: str, *, newer: str = "") -> Iterator[str]:
     """Run the index in a thread; yield its simple URL. Without `newer`: altered wheels."""
-    with requests.Session() as session:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-        server.daemon_threads = True
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        server.RequestHandlerClass = _handler(_Project(project, newer, session, base), session)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"{base}/simple"
-        finally:
-            server.shutdown()
-            server.server_close()
+    with (
+        requests.Session() as session,
+        serving(lambda base: _handler(_Project(project, newer, session, base), session)) as base,
+    ):
+        yield f"{base}/simple"

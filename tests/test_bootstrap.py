@@ -15,12 +15,11 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import tomllib
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from packaging.requirements import Requirement
 
 from setup_poetry_parallel import engine_deps, fetch_wheels
 from setup_poetry_parallel.fetch_wheels import Host, Mismatch, Refused
+from tests.loopback import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = json.loads(fetch_wheels.LOCK.read_text(encoding="utf-8"))
@@ -265,21 +265,8 @@ def _index(
             self.end_headers()
             self.wfile.write(body)
 
-    with _serving(Handler) as base:
+    with serving(lambda _: Handler) as base:
         yield f"{base}/simple"
-
-
-@contextlib.contextmanager
-def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """`handler` on a loopback port for the block, its base URL yielded; shut down after."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _json_page(entries: dict[str, str]) -> Callable[[str], tuple[bytes, str]]:
@@ -482,7 +469,7 @@ class _Proxy(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def _proxy(change: Callable[[dict[str, Any]], None]) -> Iterator[str]:
     handler = type("Handler", (_Proxy,), {"change": staticmethod(change)})
-    with _serving(handler) as base:
+    with serving(lambda _: handler) as base:
         yield f"{base}/simple/"
 
 
