@@ -25,15 +25,17 @@ _NEW: Final = (
 )
 
 
-def create_new(path: Path, text: str, *, fsync: bool = False) -> None:
-    with os.fdopen(os.open(path, _NEW, 0o644), "w", encoding="utf-8") as handle:
-        handle.write(text)
+def create_new(path: Path, text: str | bytes, *, fsync: bool = False) -> None:
+    """`text` as UTF-8, or bytes as they are."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    with os.fdopen(os.open(path, _NEW, 0o644), "wb") as handle:
+        handle.write(data)
         if fsync:
             handle.flush()
             os.fsync(handle.fileno())
 
 
-def replace(path: Path, text: str, *, fsync: bool = False) -> None:
+def replace(path: Path, text: str | bytes, *, fsync: bool = False) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}")
     try:
         create_new(tmp, text, fsync=fsync)

@@ -219,13 +219,13 @@ def snapshot(root: str) -> list[list[str]] | None:
             rel = os.path.relpath(path, root)
             info = os.lstat(path)
             if stat.S_ISLNK(info.st_mode):
-                tree.append(["l", rel, _mark(os.readlink(path), root)])
+                tree.append(["l", rel, _substitute(os.readlink(path), {root: JOB})])
                 dirnames[:] = [d for d in dirnames if d != name]
             elif stat.S_ISDIR(info.st_mode):
                 tree.append(["d", rel])
             elif stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE:
                 with open(path, encoding="utf-8") as handle:
-                    tree.append(["f", rel, _mark(handle.read(), root)])
+                    tree.append(["f", rel, _substitute(handle.read(), {root: JOB})])
             else:
                 return None
         if len(tree) > MAX_ENTRIES:
@@ -261,15 +261,16 @@ def record(
         "superseded": superseded,
         "checks": sorted(set(checks) | set(links)),
         "tree": tree,
-        "exports": _mark_all(exports, job),
+        "exports": _substitute(exports, {job: JOB}),
         "message": message,
     }
     path = record_path(install, fingerprint(environ))
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    scratch = f"{path}.{os.getpid()}.tmp"
-    with open(scratch, "wb") as handle:
-        marshal.dump(document, handle)
-    os.replace(scratch, path)
+    from pathlib import Path
+
+    from setup_poetry_parallel import atomic  # the full path's: never through a planted link
+
+    atomic.replace(Path(path), marshal.dumps(document))
     return path
 
 
@@ -286,17 +287,17 @@ def _naming(current: str, build: str) -> list[int]:
     return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
 
 
-def _mark(text: str, job: str) -> str:
-    return text.replace(job, JOB)
-
-
-def _mark_all(value: Any, job: str) -> Any:
+def _substitute(value: Any, pairs: dict[str, str]) -> Any:
+    """Every string in `value` (lists and dicts walked) with each key of `pairs` replaced by
+    its value: the job dir by JOB when recording, JOB and TIME by this job's when replaying."""
     if isinstance(value, str):
-        return _mark(value, job)
+        for old, new in pairs.items():
+            value = value.replace(old, new)
+        return value
     if isinstance(value, list):
-        return [_mark_all(v, job) for v in value]
+        return [_substitute(v, pairs) for v in value]
     if isinstance(value, dict):
-        return {k: _mark_all(v, job) for k, v in value.items()}
+        return {k: _substitute(v, pairs) for k, v in value.items()}
     return value
 
 
@@ -316,7 +317,7 @@ def replay(argv: list[str], environ: Mapping[str, str], started: float) -> bool:
         if document is None or not _still_true(document):
             return False
         seconds = f"{time.monotonic() - started:.2f} s (warm lane)"
-        exports = _fill(document["exports"], job, seconds)
+        exports = _substitute(document["exports"], {JOB: job, TIME: seconds})
         records = _runner_records(exports, environ)
         _make_tree(document["tree"], job)
         for name, text in records.items():
@@ -324,7 +325,7 @@ def replay(argv: list[str], environ: Mapping[str, str], started: float) -> bool:
                 handle.write(text.encode("utf-8"))
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return False
-    print(_fill(document["message"], job), file=sys.stderr)
+    print(_substitute(document["message"], {JOB: job}), file=sys.stderr)
     return True
 
 
@@ -354,16 +355,6 @@ def _still_true(document: dict[str, Any]) -> bool:
     return all(os.path.exists(path) for path in document["checks"])
 
 
-def _fill(value: Any, job: str, seconds: str = "") -> Any:
-    if isinstance(value, str):
-        return value.replace(JOB, job).replace(TIME, seconds)
-    if isinstance(value, list):
-        return [_fill(v, job, seconds) for v in value]
-    if isinstance(value, dict):
-        return {k: _fill(v, job, seconds) for k, v in value.items()}
-    return value
-
-
 def _make_tree(tree: list[list[str]], job: str) -> None:
     """Made beside, then renamed into place: a job dir is whole or not there."""
     parent = os.path.dirname(job)
@@ -378,24 +369,16 @@ def _make_tree(tree: list[list[str]], job: str) -> None:
             if kind == "d":
                 os.mkdir(path)
             elif kind == "l":
-                os.symlink(_fill(rest[0], job), path)
+                os.symlink(_substitute(rest[0], {JOB: job}), path)
             else:
                 with open(path, "x", encoding="utf-8") as handle:
-                    handle.write(_fill(rest[0], job))
+                    handle.write(_substitute(rest[0], {JOB: job}))
         os.rename(scratch, job)
     except BaseException:
-        _remove(scratch)
+        import shutil  # only here: 5 ms to import, more than the whole lane otherwise
+
+        shutil.rmtree(scratch, ignore_errors=True)
         raise
-
-
-def _remove(root: str) -> None:
-    for directory, dirnames, filenames in os.walk(root, topdown=False):
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(directory, d))]:
-            os.unlink(os.path.join(directory, name))
-        for name in dirnames:
-            if not os.path.islink(os.path.join(directory, name)):
-                os.rmdir(os.path.join(directory, name))
-    os.rmdir(root)
 
 
 def _runner_records(exports: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
