@@ -25,11 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from setup_poetry_parallel import fetch_wheels  # stdlib only, like this module
+from setup_poetry_parallel.settings import read_index  # stdlib only too
 
 SRC = Path(__file__).resolve().parents[1]
 ROOT = SRC.parent
-
-INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")  # uv's order
 
 
 def dependencies() -> list[str]:
@@ -45,16 +44,6 @@ def engine_dir(install_dir: Path, deps: list[str], lock: bytes) -> Path:
     lines = [tag, *sorted(deps), hashlib.sha256(lock).hexdigest()]
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
     return install_dir / "engine" / f"{tag}-{digest}"
-
-
-def index_url() -> tuple[str, float]:
-    """The index uv and pip would use (uv's variables first), and uv's request timeout."""
-    url = next((v for n in INDEX_VARIABLES if (v := os.environ.get(n, "").strip())), "")
-    try:
-        timeout = float(os.environ.get("UV_HTTP_TIMEOUT", "") or 30)
-    except ValueError:
-        timeout = 30
-    return url.rstrip("/") or fetch_wheels.PYPI, timeout if timeout > 0 else 30
 
 
 def default_install_dir() -> Path:
@@ -99,7 +88,8 @@ def ensure_engine(target: Path, deps: list[str]) -> None:
         scratch = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
         try:
             try:
-                fetch_wheels.install(scratch, *index_url())
+                index = read_index(os.environ)  # uv's and pip's variables, as the engine reads them
+                fetch_wheels.install(scratch, index.url, index.timeout)
             except fetch_wheels.Refused as exc:
                 print(
                     f"setup-poetry-parallel: {exc}; installing the engine's dependencies with"
