@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from setup_poetry_parallel import cli
+from setup_poetry_parallel.redaction import SafeUrl
 from tests.fault_index import Fault, closed_port_url, serve
 from tests.projects import make_project
 
@@ -111,7 +112,7 @@ def test_version_resolution_retries_through_a_short_outage(
                 fault.kind = "none"
 
         pytest.MonkeyPatch().setattr(versions, "_sleep", recover)
-        releases = versions.fetch_releases(url, timeout=2, retries=3)
+        releases = versions.fetch_releases(SafeUrl(url), timeout=2, retries=3)
     assert any(str(r.version) == "2.5.1" for r in releases)
     assert len(fault.requests) == 3
 

@@ -48,8 +48,9 @@ def test_choose_refuses(spec: str, says: str) -> None:
 
 
 def test_index_follows_uv_then_pip() -> None:
-    assert read_index({}).url == "https://pypi.org/simple"
-    assert read_index({"PIP_INDEX_URL": "http://pip/simple/"}).url == "http://pip/simple"
+    assert read_index({}).url.secret == "https://pypi.org/simple"
+    assert read_index({"PIP_INDEX_URL": "http://pip/simple/"}).url.secret == "http://pip/simple"
     assert (
-        read_index({"PIP_INDEX_URL": "http://pip", "UV_INDEX_URL": "http://uv"}).url == "http://uv"
+        read_index({"PIP_INDEX_URL": "http://pip", "UV_INDEX_URL": "http://uv"}).url.secret
+        == "http://uv"
     )

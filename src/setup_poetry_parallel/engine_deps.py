@@ -89,7 +89,7 @@ def ensure_engine(target: Path, deps: list[str]) -> None:
         try:
             try:
                 index = read_index(os.environ)  # uv's and pip's variables, as the engine reads them
-                fetch_wheels.install(scratch, index.url, index.timeout)
+                fetch_wheels.install(scratch, index.url.secret, index.timeout)
             except fetch_wheels.Refused as exc:
                 print(
                     f"setup-poetry-parallel: {exc}; installing the engine's dependencies with"

@@ -198,7 +198,7 @@ class Installer:
                 what=what,
             )
         except SetupError as exc:
-            raise installer_error(exc, self.spec, venv, self.index.url) from None
+            raise installer_error(exc, self.spec, venv, str(self.index.url)) from None
 
 
 def _write(venv: VenvPaths, name: str, text: str) -> Path:

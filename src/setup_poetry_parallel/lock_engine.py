@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open(PYPROJECT, "rb") as handle:
         requirements = tomllib.load(handle)["project"]["dependencies"]
     pins = resolve(requirements, when, {**current_environment(), **index.uv_env})
-    packages = {name: files(name, version, index.url) for name, version in sorted(pins.items())}
+    packages = {
+        name: files(name, version, index.url.secret) for name, version in sorted(pins.items())
+    }
     document = {
         "comment": "Generated, do not edit; regenerate with the command below.",
         "command": f"python -m setup_poetry_parallel.lock_engine --exclude-newer {when}",

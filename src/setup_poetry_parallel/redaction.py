@@ -85,9 +85,7 @@ def remember(values: Iterable[str]) -> None:
     for value in values:
         if len(value) < _SHORTEST:
             continue
-        _SECRETS.update(
-            {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
-        )
+        _SECRETS.update({value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)})
 
 
 def redact(text: str) -> str:
@@ -98,10 +96,10 @@ def redact(text: str) -> str:
     return text
 
 
-def remember_environment(environ: Iterable[tuple[str, str]]) -> None:
+def remember_environment(variables: Iterable[tuple[str, str]]) -> None:
     """The secrets in variables that Poetry, uv and pip read: passwords and tokens, and the
     userinfo of index URLs."""
-    for name, value in environ:
+    for name, value in variables:
         if not value:
             continue
         if _SECRET_NAME.search(name):

@@ -14,6 +14,7 @@ from typing import Any
 from packaging.version import Version
 
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.redaction import redact
 from setup_poetry_parallel.settings import Index
 from setup_poetry_parallel.versions import file_version
 
@@ -30,16 +31,16 @@ def read(project: str, version: str, index: Index) -> ReleaseFiles:
     """The release's files as the index lists them; a SetupError naming the index if unreadable."""
     import requests
 
-    url = f"{index.url}/{project}/"
+    page = index.url.join(project, "")
     try:
-        response = requests.get(url, headers={"Accept": JSON}, timeout=index.timeout)
+        response = requests.get(page.secret, headers={"Accept": JSON}, timeout=index.timeout)
         response.raise_for_status()
         document = response.json() if "json" in response.headers.get("Content-Type", "") else {}
     except (requests.RequestException, ValueError) as exc:
         raise SetupError(
             f"could not read the files of {project} {version} from the index {index.url}"
             f" ({type(exc).__name__}): check the index, or retry later",
-            details=f"{url}: {exc}",
+            details=redact(f"{page}: {exc}"),
         ) from None
     return of_version(document, project, Version(version))
 

@@ -20,6 +20,7 @@ from typing import Final, Literal
 from setup_poetry_parallel import job_ids
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
+from setup_poetry_parallel.redaction import SafeUrl
 
 Installer = Literal["uv", "pip"]
 PoetryDependencies = Literal["locked", "latest"]
@@ -74,7 +75,7 @@ class RawInputs:
 class Index:
     """The package index every request of the setup goes to, and how patiently."""
 
-    url: str
+    url: SafeUrl  # prints without its credentials; `.secret` only for requests and tools
     timeout: float
     retries: int
     # Added to the installer's environment so that uv and pip read the same index and limits.
@@ -209,7 +210,7 @@ def read_index(environ: Mapping[str, str]) -> Index:
         "PIP_TIMEOUT": environ.get("PIP_TIMEOUT") or f"{timeout:g}",
         "PIP_RETRIES": environ.get("PIP_RETRIES") or str(retries),
     }
-    return Index(url, timeout, retries, uv_env, pip_env)
+    return Index(SafeUrl(url), timeout, retries, uv_env, pip_env)
 
 
 def read_host(environ: Mapping[str, str]) -> Host:

@@ -18,6 +18,7 @@ from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.redaction import SafeUrl, redact
 from setup_poetry_parallel.settings import HTTP_RETRIES, HTTP_TIMEOUT, Index
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def releases_from_html(text: str, project: str = "poetry") -> list[Release]:
 
 
 def fetch_releases(
-    index: str,
+    index: SafeUrl,
     project: str = "poetry",
     *,
     timeout: float = HTTP_TIMEOUT,
@@ -124,11 +125,12 @@ def fetch_releases(
 
 
 @functools.cache
-def _fetch(index: str, project: str, timeout: float, retries: int) -> tuple[Release, ...]:
+def _fetch(index: SafeUrl, project: str, timeout: float, retries: int) -> tuple[Release, ...]:
     # Cached: a cold `X.Y` setup resolves the version, then checks the release it picked.
     import requests  # only a cold install needs the network
 
-    url = f"{index}/{project}/"
+    page = index.join(project, "")
+    url, shown = page.secret, str(page)
     attempts = retries + 1
     with requests.Session() as session:
         for attempt in range(1, attempts + 1):
@@ -148,10 +150,10 @@ def _fetch(index: str, project: str, timeout: float, retries: int) -> tuple[Rele
                         f"could not read the releases of {project} from the index {index}"
                         f" ({problem}, {attempt} attempt{'s' if attempt > 1 else ''}):"
                         " check the index (UV_DEFAULT_INDEX) or retry later",
-                        details=f"{url}: {exc}",
+                        details=redact(f"{shown}: {exc}"),
                     ) from None
                 wait = BACKOFF * 2 ** (attempt - 1)
-                log.warning("%s: %s; retrying in %.1f s", url, problem, wait)
+                log.warning("%s: %s; retrying in %.1f s", shown, problem, wait)
                 _sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
