@@ -11,42 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.projects import SIMPLE_INDEX
+from tests.upstream import Upstream
 
 FILES_HOST = "https://files.pythonhosted.org/"
 PAGE_CACHE_CONTROL = "max-age=600, public"
 FILE_CACHE_CONTROL = "max-age=365000000, immutable, public"
 
 
-class _Upstream:
-    """Fetches each upstream URL once per proxy (a test must not depend on the network twice)."""
-
-    def __init__(self) -> None:
-        self._bodies: dict[str, tuple[int, str, bytes]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, url: str) -> tuple[int, str, bytes]:
-        with self._lock:
-            if url in self._bodies:
-                return self._bodies[url]
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                found = (response.status, response.headers.get_content_type(), response.read())
-        except urllib.error.HTTPError as error:
-            found = (error.code, "text/plain", b"")
-        with self._lock:
-            self._bodies[url] = found
-        return found
-
-
-def _handler(upstream: _Upstream, hits: Counter[str]) -> type[BaseHTTPRequestHandler]:
+def _handler(upstream: Upstream, hits: Counter[str]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -97,7 +75,7 @@ class _Server(ThreadingHTTPServer):
 def caching_index() -> Iterator[tuple[str, Counter[str]]]:
     """Serve the proxy on a free loopback port: (its simple URL, hits per path)."""
     hits: Counter[str] = Counter()
-    server = _Server(("127.0.0.1", 0), _handler(_Upstream(), hits))
+    server = _Server(("127.0.0.1", 0), _handler(Upstream(), hits))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import socket
 import threading
 import time
@@ -29,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-UPSTREAM = "https://pypi.org/simple"
+from tests.upstream import UPSTREAM, through
 
 
 @dataclass
@@ -114,7 +113,7 @@ def _handler(fault: Fault, session: requests.Session, base: list[str]) -> type:
                         entry["yanked"] = "yanked by the test index"
                 body = json.dumps(document).encode()
             if fault.kind == "count":
-                body = _through_us(body, kind, self.server.originals, base[0])  # type: ignore[attr-defined]
+                body = through(body, kind, self.server.originals, base[0])  # type: ignore[attr-defined]
             if fault.kind == "truncate_page":
                 self._send(upstream.status_code, body, kind, cut=True)
                 return
@@ -147,24 +146,6 @@ def _handler(fault: Fault, session: requests.Session, base: list[str]) -> type:
                 self.close_connection = True
 
     return Handler
-
-
-def _through_us(body: bytes, kind: str, originals: dict[str, str], base: str) -> bytes:
-    """Point every file of a project page (PEP 691 JSON or PEP 503 HTML) at this index."""
-    if "json" in kind:
-        document = json.loads(body)
-        for entry in document.get("files", []):
-            originals[entry["filename"]] = entry["url"]
-            entry["url"] = f"{base}/files/{entry['filename']}"
-        return json.dumps(document).encode()
-
-    def local(match: re.Match[str]) -> str:
-        url, fragment = match.group(1).partition("#")[::2]
-        filename = url.rsplit("/", 1)[-1]
-        originals[filename] = url
-        return f'href="{base}/files/{filename}{"#" + fragment if fragment else ""}"'
-
-    return re.sub(r'href="([^"]+)"', local, body.decode()).encode()
 
 
 class _Server(ThreadingHTTPServer):

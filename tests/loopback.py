@@ -9,12 +9,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 @contextlib.contextmanager
-def serving(handler_for: Callable[[str], type[BaseHTTPRequestHandler]]) -> Iterator[str]:
+def serving(
+    handler_for: Callable[[str], type[BaseHTTPRequestHandler]],
+    *,
+    host: str = "127.0.0.1",
+    quiet: bool = False,
+) -> Iterator[str]:
     """Serve `handler_for(base)` (the handler may need its own base URL) and yield the base URL;
-    the server is shut down and its socket closed after the block, whatever happens there."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    the server is shut down and its socket closed after the block, whatever happens there.
+    `host` is any loopback address (127.0.0.2 is another host to a client: no netrc entry or
+    credential for 127.0.0.1 applies to it); `quiet` keeps the tracebacks of clients that hang
+    up (installers drop connections they no longer need) off stderr."""
+    server = ThreadingHTTPServer((host, 0), BaseHTTPRequestHandler)
     server.daemon_threads = True
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    if quiet:
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+    base = f"http://{host}:{server.server_address[1]}"
     server.RequestHandlerClass = handler_for(base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -26,8 +26,8 @@ from typing import Any
 import requests
 
 from tests.loopback import serving
+from tests.upstream import UPSTREAM
 
-UPSTREAM = "https://pypi.org/simple"
 MARK = b"\n# altered by the test index\n"
 
 

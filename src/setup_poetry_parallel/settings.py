@@ -20,7 +20,7 @@ from typing import Final, Literal
 from setup_poetry_parallel import job_ids
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
-from setup_poetry_parallel.redaction import SafeUrl
+from setup_poetry_parallel.redaction import SafeUrl, remember_environment
 
 Installer = Literal["uv", "pip"]
 PoetryDependencies = Literal["locked", "latest"]
@@ -228,6 +228,9 @@ def _pause(environ: Mapping[str, str]) -> Pause | None:
 
 
 def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
+    # Before anything can print: the passwords and index URLs of Poetry's, uv's and pip's
+    # variables are masked wherever they appear, even in a tool's output (redaction.py).
+    remember_environment(environ.items())
     runner = read_runner(environ)
     install_dir = _dir_input(raw.install_dir, "install-dir") or default_install_dir(environ)
     return Settings(
