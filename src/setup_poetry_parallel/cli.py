@@ -139,8 +139,13 @@ def main_exit() -> None:
 
 
 class _Format(logging.Formatter):
+    """Every log line redacted (redaction.py): a tool's output or a requirement may hold a
+    URL with its credentials, or a password a tool printed."""
+
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        from setup_poetry_parallel.redaction import redact
+
+        text = redact(super().format(record))
         return f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text
 
 

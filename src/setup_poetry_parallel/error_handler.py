@@ -13,6 +13,7 @@ from typing import Final
 
 from setup_poetry_parallel import ISSUES
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.redaction import redact
 from setup_poetry_parallel.settings import Runner
 
 BUG: Final = 3
@@ -30,7 +31,8 @@ def guarded(body: Callable[[], None], runner: Runner) -> int:
         print("error: interrupted", file=sys.stderr, flush=True)
         return INTERRUPTED
     except Exception as exc:  # a bug: reported as one, never a bare traceback
-        traceback.print_exc(file=sys.stderr)
+        # Its message may hold what a tool printed, an index URL with its password in it.
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
         message = (
             f"unexpected {type(exc).__name__}: this is a bug in setup-poetry-parallel;"
             f" please report it at {ISSUES} with the log above"
@@ -43,13 +45,16 @@ def guarded(body: Callable[[], None], runner: Runner) -> int:
 
 
 def _report(exc: SetupError, runner: Runner) -> None:
+    # Redacted here, whatever raised it: the message and the details (a tool's output) may
+    # name a URL with its credentials, or a password a tool printed.
+    message = redact(exc.message)
     if exc.details:
         # Indented: the one line that starts with "error: " is the message below, even when
         # the details are a tool's output with "error:" lines of its own.
-        print(textwrap.indent(exc.details, "  | ", lambda _: True), file=sys.stderr)
-    print(f"error: {exc.message}", file=sys.stderr, flush=True)
+        print(textwrap.indent(redact(exc.details), "  | ", lambda _: True), file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr, flush=True)
     if runner.active:
-        _annotate(exc.message, str(exc.file) if exc.file else None, exc.line)
+        _annotate(message, str(exc.file) if exc.file else None, exc.line)
 
 
 def _annotate(message: str, file: str | None, line: int | None) -> None:

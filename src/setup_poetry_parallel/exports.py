@@ -12,6 +12,7 @@ from setup_poetry_parallel.job import Job
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.paths import install_paths
 from setup_poetry_parallel.plan import Plan
+from setup_poetry_parallel.redaction import public
 from setup_poetry_parallel.runner import Exports
 
 
@@ -49,7 +50,8 @@ def of_setup(planned: Plan, done: Install, job: Job, seconds: float | str) -> Ex
             "job-dir": str(job.paths.root),
             "cache-dir": str(job.paths.cache),
             "virtualenvs-path": str(job.paths.virtualenvs),
-            "plugins": json.dumps(list(spec.requirements)),
+            # Without the userinfo of a requirement's URL (`name @ https://user:token@...`).
+            "plugins": json.dumps([public(r) for r in spec.requirements]),
             "reused": "true" if done.reused else "false",
             "cache-key": cache_key(planned.key),
         },
@@ -60,7 +62,7 @@ def of_setup(planned: Plan, done: Install, job: Job, seconds: float | str) -> Ex
 
 
 def _summary(spec: InstallSpec, reused: bool, job: Job, seconds: float | str) -> str:
-    plugins = "<br>".join(f"`{r}`" for r in spec.requirements) or "none"
+    plugins = "<br>".join(f"`{public(r)}`" for r in spec.requirements) or "none"
     rows = [
         ("Poetry", f"`{spec.poetry_version}` on Python {spec.python_version}"),
         ("Plugins", plugins),

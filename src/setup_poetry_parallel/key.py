@@ -8,6 +8,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from setup_poetry_parallel.redaction import public
+
 
 @dataclass(frozen=True)
 class InstallSpec:
@@ -30,9 +32,12 @@ class InstallSpec:
 
 def install_key(spec: InstallSpec) -> str:
     """Readable prefix for people, hash of the whole spec for correctness."""
-    payload = json.dumps(
-        {**spec.__dict__, "requirements": sorted(spec.requirements)}, sort_keys=True
-    )
+    # Requirements without the userinfo of their URLs: the key names a directory anyone who
+    # can list the install dir sees, and an unsalted hash of a token can be checked against a
+    # guess offline. Two tokens for one URL are one install: the URL, not who fetched it,
+    # decides what is built.
+    requirements = sorted(public(r) for r in spec.requirements)
+    payload = json.dumps({**spec.__dict__, "requirements": requirements}, sort_keys=True)
     digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
     minor = ".".join(spec.python_version.split(".")[:2])
     return f"poetry-{_safe(spec.poetry_version)}-py{minor}-{spec.installer}-{digest}"

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from setup_poetry_parallel.redaction import public
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -19,6 +21,11 @@ class Manifest:
     python: str
     installer: str
     built_at: float
+
+    def __post_init__(self) -> None:
+        # manifest.json and current.json are 0644 in the shared install dir: a requirement's
+        # URL is kept without its userinfo (`name @ https://user:token@host/x.whl`).
+        object.__setattr__(self, "requirements", tuple(public(r) for r in self.requirements))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -80,6 +80,14 @@ def redact_url(url: str) -> str:
     return _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", url)
 
 
+def public(text: str) -> str:
+    """Every URL's userinfo removed: `name @ https://user:token@host/x.whl` ->
+    `name @ https://host/x.whl`. For what is written to a file, an output or a key: unlike
+    `***`, two tokens for one URL give the same text, and nothing in it can be checked
+    against a guess."""
+    return _USERINFO.sub(lambda m: m["scheme"], text)
+
+
 def remember(values: Iterable[str]) -> None:
     """Secret values that `redact` hides wherever they appear, as given and percent-encoded."""
     for value in values:

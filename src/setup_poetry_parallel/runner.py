@@ -14,11 +14,12 @@ import re
 import shlex
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.path_errors import preparing
+from setup_poetry_parallel.redaction import redact
 from setup_poetry_parallel.settings import RUNNER_FILES, OutputFormat, Runner
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -66,6 +67,17 @@ def render(exports: Exports, fmt: OutputFormat, path: str) -> str:
     return "\n".join(lines)
 
 
+def redacted(exports: Exports) -> Exports:
+    """What leaves the process, without credentials: the outputs (`plugins` names the
+    requirements), the variables and the summary, whatever put a secret there."""
+    return replace(
+        exports,
+        outputs={name: redact(value) for name, value in exports.outputs.items()},
+        env={name: redact(value) for name, value in exports.env.items()},
+        summary=redact(exports.summary),
+    )
+
+
 def _dotenv_quote(value: str) -> str:
     escaped = (
         value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
@@ -99,6 +111,7 @@ def publish(exports: Exports, fmt: OutputFormat, runner: Runner, path: str) -> N
     random heredoc delimiters), then each runner file is opened and appended to: a refused
     value or an unwritable file leaves every runner file as it was.
     """
+    exports = redacted(exports)
     validate(exports)
     if fmt != "github":
         print(render(exports, fmt, path), flush=True)
@@ -166,10 +179,10 @@ def group(title: str, *, enabled: bool) -> Iterator[None]:
 def annotate_error(message: str, *, file: str | None, line: int | None) -> None:
     import github_action_utils as gha
 
-    gha.error(message, title="setup-poetry-parallel", file=file, line=line)
+    gha.error(redact(message), title="setup-poetry-parallel", file=file, line=line)
 
 
 def annotate_warning(message: str, *, file: str | None = None, line: int | None = None) -> None:
     import github_action_utils as gha
 
-    gha.warning(message, title="setup-poetry-parallel", file=file, line=line)
+    gha.warning(redact(message), title="setup-poetry-parallel", file=file, line=line)
