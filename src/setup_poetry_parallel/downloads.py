@@ -56,8 +56,7 @@ def artifacts(root: Path) -> Path:
 def prepare(root: Path) -> list[Path]:
     """The shared parts, created; refused where another user could plant archives."""
     for directory in (root, *(root / part for part in SHARED)):
-        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-        trust.check_dir(directory)
+        trust.make_dir(directory)  # 0755 whatever the umask, and checked
     return [root / part for part in SHARED]
 
 

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -24,7 +25,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from setup_poetry_parallel import fetch_wheels  # stdlib only, like this module
+from setup_poetry_parallel import dir_checks, fetch_wheels  # stdlib only, like this module
+from setup_poetry_parallel.settings import default_install_dir as default_install_dir_of
 from setup_poetry_parallel.settings import read_index  # stdlib only too
 
 SRC = Path(__file__).resolve().parents[1]
@@ -47,18 +49,52 @@ def engine_dir(install_dir: Path, deps: list[str], lock: bytes) -> Path:
 
 
 def default_install_dir() -> Path:
+    """As settings.py derives it (the action's input, the runner's tool cache, else the
+    user's cache): never a predictable name in the shared temp dir."""
     if value := os.environ.get("INPUT_INSTALL_DIR", "").strip():
         return Path(value).expanduser()
-    if tool_cache := os.environ.get("RUNNER_TOOL_CACHE"):
-        return Path(tool_cache) / "setup-poetry-parallel"
-    return Path(tempfile.gettempdir()) / "setup-poetry-parallel"
+    return default_install_dir_of(os.environ)
+
+
+class Untrusted(Exception):
+    """A dir that another user could have written what would be imported from it."""
+
+
+def checked(path: Path) -> Path:
+    """`path` if it is a dir this user (or root) owns, not a link and not writable by others:
+    one lstat, before anything in it is imported or followed."""
+    if why := dir_checks.problem(path):
+        raise Untrusted(f"{path} {why}")
+    return path
+
+
+def prepared(install_dir: Path) -> Path:
+    """The install dir and its `engine/`, made 0755 whatever the umask, and checked before it
+    is resolved: a link (planted in /tmp, say) is refused, not followed."""
+    dir_checks.make(install_dir, dir_checks.SHARED)
+    resolved = checked(install_dir).resolve()  # only its parents' links are left to resolve
+    engine = resolved / "engine"
+    dir_checks.make(engine, dir_checks.SHARED)
+    return checked(engine).parent
 
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """An OS lock: freed by the kernel if this process dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    """An OS lock: freed by the kernel if this process dies. Opened without following a link,
+    and only if this user (or root) owns it: its dir is checked, the lock file too."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise Untrusted(
+                f"{path} is a symbolic link: remove it; locks are not followed"
+            ) from exc
+        raise
+    with os.fdopen(fd, "a+b") as handle:
+        owner = os.fstat(fd).st_uid
+        if os.name != "nt" and owner not in (os.getuid(), 0):
+            raise Untrusted(f"{path} belongs to uid {owner}, not this user: remove it")
         if os.name == "nt":
             import msvcrt
 
@@ -75,17 +111,24 @@ def locked(path: Path) -> Iterator[None]:
         yield  # released when the file is closed
 
 
-def ensure_engine(target: Path, deps: list[str]) -> None:
-    if target.is_dir():
+def ensure_engine(target: Path) -> None:
+    """`target` (in a checked `engine/`), installed unless it is there; checked either way
+    before the caller imports from it."""
+    if os.path.lexists(target):
+        checked(target)
         return
     with locked(target.with_name(target.name + ".lock")):
-        if target.is_dir():
+        if os.path.lexists(target):
+            checked(target)
             return
         print(
             f"setup-poetry-parallel: installing the engine's dependencies into {target}",
             file=sys.stderr,
         )
+        # mkdtemp: 0700 whatever the umask; opened to 0755 once whole, before the rename.
         scratch = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        umask = os.umask(0o077)  # reading it sets it: for that moment, the strictest one
+        os.umask(umask | 0o022)  # what pip and the unpacking write: never writable by others
         try:
             try:
                 index = read_index(os.environ)  # uv's and pip's variables, as the engine reads them
@@ -97,12 +140,31 @@ def ensure_engine(target: Path, deps: list[str]) -> None:
                     file=sys.stderr,
                 )
                 shutil.rmtree(scratch)
-                scratch.mkdir()
-                pip_install(scratch, deps)
+                scratch.mkdir(mode=0o700)
+                pip_install(scratch, dependencies())
+            close_to_others(scratch)
             os.replace(scratch, target)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
+        finally:
+            os.umask(umask)
+
+
+def close_to_others(root: Path) -> None:
+    """Nothing in `root` writable by others, and a `__pycache__` in every package dir now:
+    the engine's bytecode is written later by whichever job imports a module first, and
+    CPython would make that dir with the job's umask (0 gives a dir anyone can plant
+    bytecode in), as trust.restrict_permissions does for Poetry's builds."""
+    for directory, dirnames, filenames in os.walk(root):
+        if "__pycache__" not in dirnames and any(f.endswith(".py") for f in filenames):
+            os.mkdir(os.path.join(directory, "__pycache__"), dir_checks.SHARED)
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(directory, name)
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o022:
+                os.chmod(path, stat.S_IMODE(mode) & ~0o022)
+    os.chmod(root, dir_checks.SHARED)
 
 
 def pip_install(scratch: Path, deps: list[str]) -> None:
@@ -126,13 +188,20 @@ def pip_install(scratch: Path, deps: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    deps = dependencies()
-    target = engine_dir(default_install_dir().resolve(), deps, fetch_wheels.LOCK.read_bytes())
+    install_dir = default_install_dir()
     try:
-        ensure_engine(target, deps)
+        deps = dependencies()
+        target = engine_dir(prepared(install_dir), deps, fetch_wheels.LOCK.read_bytes())
+        ensure_engine(target)
+    except Untrusted as exc:
+        print(
+            f"error: install-dir: {exc} (nothing was imported from it)",
+            file=sys.stderr,
+        )
+        return 2
     except (OSError, subprocess.CalledProcessError, fetch_wheels.Mismatch) as exc:
         print(
-            f"error: could not install the engine's dependencies into {target}: {exc}",
+            f"error: could not install the engine's dependencies into {install_dir}: {exc}",
             file=sys.stderr,
         )
         return 1

@@ -88,7 +88,8 @@ def find_ready(paths: InstallPaths) -> Install | None:
     data = trust.read_json(Path(paths.current))
     if data is None:
         return None
-    trust.check_dir(Path(paths.root))
+    trust.check_dir(Path(paths.root).parent, input="install-dir")
+    trust.check_dir(Path(paths.root), input="install-dir")
     build = data.get("build")
     if not isinstance(build, str) or not BUILD_ID.match(build):
         log.warning("%s names no valid build: asking the published generations", paths.current)
@@ -149,9 +150,15 @@ def _write_current(paths: InstallPaths, number: int, manifest: Manifest) -> None
 
 
 def make_dirs(paths: InstallPaths) -> None:
-    for directory in (Path(paths.root), Path(paths.builds), generations.directory(paths)):
-        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-        trust.check_dir(directory)
+    # The install dir first: what is in it is only as trustworthy as it is. Modes are set,
+    # not left to the umask (under umask 000 mkdir's parents would be world-writable).
+    for directory in (
+        Path(paths.root).parent,
+        Path(paths.root),
+        Path(paths.builds),
+        generations.directory(paths),
+    ):
+        trust.make_dir(directory, input="install-dir")
 
 
 def _build(

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Final
 
 from setup_poetry_parallel import (
+    dir_checks,
     downloads,
     dynamic_versioning,
     interpreters,
     plugin_cache,
     process,
     project_env,
+    trust,
 )
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.install import Install
@@ -59,8 +61,12 @@ def make_dirs(settings: Settings) -> JobPaths:
     at once. The job's cache gets the host's shared downloads (downloads.py says what and why)."""
     job = job_paths(settings.state_dir, settings.job_id)
     with preparing("state-dir", settings.state_dir):
-        for directory in job.created_dirs():
-            Path(directory).mkdir(parents=True, exist_ok=True)
+        # Checked before anything is written or trusted there: whoever could write in it could
+        # replace the job's `bin/poetry` (a predictable dir in /tmp, made first by another user).
+        trust.make_dir(settings.state_dir, private=True, input="state-dir")
+        make_job_dir(Path(job.root), private=True)  # what Poetry makes below it, whatever
+        for directory in job.created_dirs():  # its umask, stays out of other users' reach
+            make_job_dir(Path(directory))
     if settings.download_cache is not None and not job.windows:  # links need privileges there
         given, path = settings.download_cache_input or ("download-cache", settings.download_cache)
         with preparing(given, path):
@@ -69,6 +75,11 @@ def make_dirs(settings: Settings) -> JobPaths:
             for part in shared:
                 _share(Path(job.cache) / part.name, part)
     return job
+
+
+def make_job_dir(directory: Path, *, private: bool = False) -> None:
+    """0700 or 0755 whatever the umask."""
+    dir_checks.make(directory, dir_checks.PRIVATE if private else dir_checks.SHARED)
 
 
 def _share(link: Path, shared: Path) -> None:

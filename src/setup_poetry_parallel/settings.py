@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -407,14 +406,15 @@ def default_install_dir(environ: Mapping[str, str]) -> Path:
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """Per-job state: the runner's temp dir is already per job and emptied after it."""
+    """Per-job state, this user's only: the runner's temp dir (per job, emptied after it), else
+    beside the user's cache. Never a predictable name in the shared temp dir: another user
+    could make it first and replace the job's `bin/poetry`. Not $XDG_RUNTIME_DIR either: a
+    small tmpfs that CI services often lack, and the job's project envs live here.
+    job.make_dirs makes it 0700 and refuses it unless it is this user's and private."""
     if runner_temp := environ.get("RUNNER_TEMP"):
         return Path(runner_temp) / "setup-poetry-parallel"
-    return Path(tempfile.gettempdir()) / f"setup-poetry-parallel-{_user()}"
-
-
-def _user() -> str:
-    try:
-        return str(os.getuid())
-    except AttributeError:  # Windows has no uid; the temp dir is already per user there
-        return "user"
+    if xdg := environ.get("XDG_CACHE_HOME"):
+        return Path(xdg) / "setup-poetry-parallel-state"
+    if local := environ.get("LOCALAPPDATA"):
+        return Path(local) / "setup-poetry-parallel" / "State"
+    return Path.home() / ".cache" / "setup-poetry-parallel-state"

@@ -11,30 +11,34 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel import volume
-from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel import dir_checks, volume
+from setup_poetry_parallel.errors import InputError, SetupError
 
 log = logging.getLogger(__name__)
 
 
-def check_dir(directory: Path) -> None:
-    """Refuse a shared dir that someone else could swap the install in: links, foreign owners."""
-    info = directory.lstat()
-    if stat.S_ISLNK(info.st_mode):
-        raise SetupError(
-            f"{directory} is a symbolic link: remove it; install dirs are not followed"
-        )
-    if os.name == "nt":
-        return
-    if info.st_uid not in (os.getuid(), 0):
-        raise SetupError(
-            f"{directory} belongs to uid {info.st_uid}, not this user: another user could replace"
-            " the install; remove it or use an install-dir of your own"
-        )
-    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
-        raise SetupError(
-            f"{directory} is writable by everyone: run chmod o-w on it, or use another install-dir"
-        )
+def check_dir(directory: Path, *, input: str | None = None) -> None:
+    """Refuse a shared dir that someone else could swap the install in: links, foreign
+    owners, world-writable dirs (sticky ones too: dir_checks.py says why)."""
+    if why := dir_checks.problem(directory):
+        raise SetupError(f"{input + ' ' if input else ''}{directory} {why}", input=input)
+
+
+def check_private(directory: Path, input: str) -> None:
+    """A dir of this user's only (the state dir): refused, as bad input, unless it is this
+    user's, not a link, and neither group- nor world-writable."""
+    if why := dir_checks.problem(directory, private=True):
+        raise InputError(f"{input} {directory} {why}", input=input)
+
+
+def make_dir(directory: Path, *, private: bool = False, input: str | None = None) -> None:
+    """Create `directory` (and its parents) with a safe mode whatever the umask, then check
+    it: an existing one is trusted only if it passes the same check."""
+    dir_checks.make(directory, dir_checks.PRIVATE if private else dir_checks.SHARED)
+    if private:
+        check_private(directory, input or "state-dir")
+    else:
+        check_dir(directory, input=input)
 
 
 def restrict_permissions(root: Path) -> None:
