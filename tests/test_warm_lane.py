@@ -268,7 +268,9 @@ class Host:
     def record(self) -> Path:
         """The record later jobs of this host replay (the SPP_WARM_LANE=0 control has its own)."""
         env = self.env()
-        return Path(warm_lane.record_path(str(self.root / "install"), warm_lane.fingerprint(env)))
+        path = warm_lane.record_path(str(self.root / "install"), warm_lane.fingerprint(env))
+        assert path is not None, "no warm/<uid>/key: nothing was recorded"
+        return Path(path)
 
 
 @pytest.fixture(scope="module")
@@ -395,3 +397,54 @@ def test_with_python_version_the_fingerprint_follows_the_file_python_is(
     (bin_dir / "python").unlink()
     (bin_dir / "python").symlink_to("/bin/sh")
     assert warm_lane.fingerprint(env) != before
+
+
+# --- credentials (issue 18): no record name or content to test a guessed password against ---
+
+TOKEN = "s3cr/t+tok@n-4711"
+
+
+@pytest.mark.real
+@pytest.mark.network
+def test_a_record_name_cannot_be_checked_against_a_guessed_password(host: Host) -> None:
+    """Anyone who can list the install dir sees the names: an unsalted hash of the variables
+    (the control, the code before) let them check a guessed password offline."""
+    secret = {"POETRY_HTTP_BASIC_INTERNAL_PASSWORD": TOKEN}
+    done = host.job(**secret)
+    assert done.returncode == 0, done.stderr
+    assert host.job(**secret).replayed  # the lane still works with it
+    guess = warm_lane.fingerprint(host.env(**secret))  # what an attacker can compute
+    warm = host.root / "install" / "warm"
+    names = [p.name for p in warm.rglob("*")]
+    assert f"{guess}.rec" not in names
+    assert not any(guess in name for name in names)
+    # Names and contents in this user's dir, which others can neither list nor enter.
+    mine = warm / str(os.getuid())
+    assert mine.stat().st_mode & 0o777 == 0o700
+    assert all(mine in path.parents for path in warm.rglob("*") if path != mine)
+
+
+def test_record_names_are_keyed_by_a_key_only_this_user_reads(tmp_path: Path) -> None:
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    name = "a" * 64
+    first = warm_lane.record_path(one, name, create=True)
+    assert first is not None
+    assert warm_lane.record_path(one, name) == first  # the same key read back
+    assert os.path.basename(first) != f"{name}.rec"
+    other = warm_lane.record_path(two, name, create=True)
+    assert other is not None
+    assert os.path.basename(other) != os.path.basename(first)  # another key, another name
+    mine = Path(first).parent
+    assert mine == tmp_path / "one" / "warm" / str(os.getuid())
+    assert mine.stat().st_mode & 0o777 == 0o700
+    assert (mine / "key").stat().st_mode & 0o777 == 0o600
+    # A dir or key others can read or write is no key: nothing is recorded or replayed there.
+    (mine / "key").chmod(0o644)
+    assert warm_lane.record_path(one, name) is None
+    (mine / "key").chmod(0o600)
+    mine.chmod(0o755)
+    assert warm_lane.record_path(one, name) is None
+    mine.chmod(0o700)
+    if os.getuid() == 0:
+        os.chown(mine / "key", 65534, 65534)
+        assert warm_lane.record_path(one, name) is None

@@ -12,6 +12,15 @@ costs as much as the work): about 2x a bare `python -I -c pass`, against 12x for
 full path (the benchmark's `limits` section). Records are marshal data (read without an
 import; the fingerprint covers the Python that wrote them).
 
+Credentials (issue 18): the fingerprint covers variables that hold them (an index URL with
+its password, POETRY_HTTP_BASIC_*_PASSWORD, a plugin URL in INPUT_PLUGINS). They stay in it:
+a changed password must not replay a setup whose index now refuses the job (the full path
+would fail), and dropping them would need the redaction's regexes here, which the import
+budget has no room for. So a record is named by a keyed hash, with a random key that only this
+user can read, in `warm/<uid>/` (0700, this user's, checked before use): whoever can list the
+install dir cannot test a guessed password against a name, and a record's contents (what a
+job made and exported, redacted when recorded) are not readable by others at all.
+
 Anything unexpected (no record, another build current, a file gone, a job dir already there,
 an error) leaves the job to the full engine, which checks everything and records again. The
 lane serves the action only (`--inputs-from-env` on a runner), POSIX only.
@@ -26,7 +35,7 @@ import sys
 import time
 import zlib
 
-from setup_poetry_parallel import job_ids
+from setup_poetry_parallel import dir_checks, job_ids
 
 # Not imported at run time: typing alone costs as much as the rest of the lane.
 TYPE_CHECKING = False
@@ -125,8 +134,61 @@ def _given_dir(text: str) -> str | None:
     return os.path.realpath(path)
 
 
-def record_path(install: str, print_: str) -> str:
-    return os.path.join(install, "warm", f"{print_}.rec")
+def record_path(install: str, print_: str, *, create: bool = False) -> str | None:
+    """This user's record for the fingerprint `print_`; None without a trusted key (`create`:
+    make the dir and the key first, as the full path does before it records)."""
+    mine = os.path.join(install, "warm", str(os.getuid()))
+    key = _key(mine, create=create)
+    if key is None:
+        return None
+    # A keyed hash (the key inside, twice, as HMAC nests it; hmac itself costs 3 ms to import).
+    inner = job_ids.sha256(key + print_.encode()).digest()
+    return os.path.join(mine, f"{job_ids.sha256(key + inner).hexdigest()}.rec")
+
+
+KEY_SIZE: Final = 32
+
+
+def _key(mine: str, *, create: bool) -> bytes | None:
+    """The random key of `warm/<uid>/key`, if the dir and the key are this user's alone."""
+    path = os.path.join(mine, "key")
+    if create:
+        _make_key(mine, path)
+    try:
+        info = os.lstat(mine)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        if not _private(info) or not _private(os.fstat(fd)):
+            return None
+        key = os.read(fd, KEY_SIZE + 1)
+    finally:
+        os.close(fd)
+    return key if len(key) == KEY_SIZE else None
+
+
+def _private(info: os.stat_result) -> bool:
+    return info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def _make_key(mine: str, path: str) -> None:
+    os.makedirs(os.path.dirname(mine), mode=0o755, exist_ok=True)
+    os.makedirs(mine, mode=0o700, exist_ok=True)  # one made by someone else: _key refuses it
+    if os.path.lexists(path):
+        return
+    # Written whole under a fresh name, then linked into place: a reader never sees half a key,
+    # and of two recorders at once one key wins (link fails if the name exists).
+    scratch = f"{path}.{os.getpid()}.{os.urandom(4).hex()}"
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(KEY_SIZE))
+        os.link(scratch, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(scratch)
 
 
 # --- the fingerprint ---------------------------------------------------------------------------
@@ -253,6 +315,8 @@ def record(
     if tree is None:
         return None
     links = [entry[2] for entry in tree if entry[0] == "l" and JOB not in entry[2]]
+    from setup_poetry_parallel.redaction import redact  # the full path's, as every export
+
     document = {
         "format": FORMAT,
         "recorded": time.time(),
@@ -261,11 +325,12 @@ def record(
         "superseded": superseded,
         "checks": sorted(set(checks) | set(links)),
         "tree": tree,
-        "exports": _substitute(exports, {job: JOB}),
-        "message": message,
+        "exports": _redact(_substitute(exports, {job: JOB}), redact),
+        "message": redact(message),
     }
-    path = record_path(install, fingerprint(environ))
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    path = record_path(install, fingerprint(environ), create=True)
+    if path is None:
+        return None  # warm/<uid> is not this user's alone: no record there
     from pathlib import Path
 
     from setup_poetry_parallel import atomic  # the full path's: never through a planted link
@@ -285,6 +350,17 @@ def _naming(current: str, build: str) -> list[int]:
         if json.loads(handle.read()).get("build") != build:
             raise ValueError(f"{current} no longer names build {build}")
     return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
+
+
+def _redact(value: Any, redact: Any) -> Any:
+    """Every string in `value` (lists and dicts walked) redacted, as runner.publish does."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact(v, redact) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact(v, redact) for k, v in value.items()}
+    return value
 
 
 def _substitute(value: Any, pairs: dict[str, str]) -> Any:
@@ -313,7 +389,10 @@ def replay(argv: list[str], environ: Mapping[str, str], started: float) -> bool:
     if job is None or install is None or os.path.lexists(job):
         return False
     try:
-        document = _read_record(record_path(install, fingerprint(environ)))
+        if dir_checks.problem(install):  # as the full path checks it; it says why
+            return False
+        path = record_path(install, fingerprint(environ))
+        document = _read_record(path) if path else None
         if document is None or not _still_true(document):
             return False
         seconds = f"{time.monotonic() - started:.2f} s (warm lane)"
@@ -358,9 +437,11 @@ def _still_true(document: dict[str, Any]) -> bool:
 def _make_tree(tree: list[list[str]], job: str) -> None:
     """Made beside, then renamed into place: a job dir is whole or not there."""
     parent = os.path.dirname(job)
-    os.makedirs(parent, exist_ok=True)
+    dir_checks.make(parent, dir_checks.PRIVATE)  # the state dir: as job.make_dirs makes it
+    if dir_checks.problem(parent, private=True):
+        raise ValueError(f"{parent} is not this user's own: the full path says why")
     scratch = os.path.join(parent, f".{os.path.basename(job)}.{os.getpid()}.tmp")
-    os.mkdir(scratch)
+    os.mkdir(scratch, dir_checks.PRIVATE)  # the job dir: 0700, as the full path makes it
     try:
         for kind, rel, *rest in tree:
             if os.path.isabs(rel) or ".." in rel.split(os.sep):
