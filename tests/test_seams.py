@@ -109,25 +109,44 @@ def test_installer_argv(
     assert calls[2].argv[:2] == [str(VENV.python), "-c"]  # loads every plugin entry point
 
 
+FIRST_INDEX = {"UV_INDEX_STRATEGY": "first-index"}
+PYPI_FOR_PIP = {"PIP_INDEX_URL": "https://pypi.org/simple"}
+
+
 @pytest.mark.parametrize(
     ("environ", "uv_adds", "pip_adds"),
     [
-        ({}, {}, {"PIP_TIMEOUT": "30", "PIP_RETRIES": "3"}),
+        (
+            {},
+            {"UV_DEFAULT_INDEX": "pypi=https://pypi.org/simple", **FIRST_INDEX},
+            {**PYPI_FOR_PIP, "PIP_TIMEOUT": "30", "PIP_RETRIES": "3"},
+        ),
         (
             {"PIP_INDEX_URL": "http://mirror/simple/"},
-            {"UV_DEFAULT_INDEX": "http://mirror/simple"},  # uv does not read pip's variable
-            {"PIP_TIMEOUT": "30", "PIP_RETRIES": "3"},
+            # uv does not read pip's variable: it gets the same index as its own
+            {"UV_DEFAULT_INDEX": "pip_index_url=http://mirror/simple", **FIRST_INDEX},
+            {"PIP_INDEX_URL": "http://mirror/simple", "PIP_TIMEOUT": "30", "PIP_RETRIES": "3"},
         ),
         (
             {
-                "UV_DEFAULT_INDEX": "http://uv/simple",
+                "UV_DEFAULT_INDEX": "http://u:s3cret@uv/simple",
                 "UV_HTTP_TIMEOUT": "5",
                 "UV_HTTP_RETRIES": "1",
             },
-            {},
-            {"PIP_INDEX_URL": "http://uv/simple", "PIP_TIMEOUT": "5", "PIP_RETRIES": "1"},
+            # the credentials in uv's own variable, never in a URL it prints
+            {
+                "UV_DEFAULT_INDEX": "uv_default_index=http://uv/simple",
+                "UV_INDEX_UV_DEFAULT_INDEX_USERNAME": "u",
+                "UV_INDEX_UV_DEFAULT_INDEX_PASSWORD": "s3cret",
+                **FIRST_INDEX,
+            },
+            {"PIP_INDEX_URL": "http://u:s3cret@uv/simple", "PIP_TIMEOUT": "5", "PIP_RETRIES": "1"},
         ),
-        ({"PIP_TIMEOUT": "9"}, {}, {"PIP_TIMEOUT": "9", "PIP_RETRIES": "3"}),
+        (
+            {"PIP_TIMEOUT": "9"},
+            {"UV_DEFAULT_INDEX": "pypi=https://pypi.org/simple", **FIRST_INDEX},
+            {**PYPI_FOR_PIP, "PIP_TIMEOUT": "9", "PIP_RETRIES": "3"},
+        ),
     ],
 )
 def test_installers_read_one_index_and_one_timeout(
@@ -269,7 +288,8 @@ def test_release_date_with_pip_resolves_with_uv_on_the_same_index(
     Installer(chosen, index, {}).install(venv, list(chosen.pinned))
     compile_call, install_call = calls
     assert compile_call.argv[:3] == [UV, "pip", "compile"]
-    assert compile_call.env["UV_DEFAULT_INDEX"] == "http://mirror/simple"  # uv ignores pip's
+    # uv ignores pip's variable: it gets the same index under its own
+    assert compile_call.env["UV_DEFAULT_INDEX"] == "pip_index_url=http://mirror/simple"
     pins = str(tmp_path / "b1" / "spp-poetry-pins.txt")
     assert install_call.argv == [
         str(venv.python), "-m", "pip", "install", "--disable-pip-version-check",
@@ -401,3 +421,34 @@ def test_html_index_page() -> None:
         {"filename": "poetry-2.5.0.tar.gz", "yanked": True},
         {"filename": "poetry-2.5.1-py3-none-any.whl", "yanked": False},
     ]
+
+
+def test_a_plugin_that_names_its_source_is_pinned_to_it_by_an_explicit_index(
+    calls: list[Call], tmp_path: Path
+) -> None:
+    """`uv pip install -r pyproject.toml` honours `tool.uv.sources`: the plugin comes from its
+    source alone, the other requirements from the search order; no credential in the file."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "pyproject.toml").write_text(
+        '[[tool.poetry.source]]\nname = "In-House"\nurl = "https://repo.example/simple"\n'
+        'priority = "explicit"\n',
+        encoding="utf-8",
+    )
+    index = read_index({"POETRY_HTTP_BASIC_IN_HOUSE_PASSWORD": "s3cret-tok"}, tmp_path / "p")
+    acme = "acme-poetry-plugin>=1"
+    chosen = dataclasses.replace(spec("uv", (acme, PDV)), sourced=((acme, "in-house"),))
+    venv = VenvPaths(tmp_path / "b1", windows=False)
+    (tmp_path / "b1").mkdir()
+    Installer(chosen, index, {"UV_EXTRA_INDEX_URL": "https://elsewhere/simple"}).install(
+        venv, list(chosen.pinned)
+    )
+    project = tmp_path / "b1" / "spp-sources" / "pyproject.toml"
+    assert calls[0].argv == [
+        UV, "pip", "install", "--python", str(venv.python), "-r", str(project), "poetry==2.5.1", PDV,
+    ]  # fmt: skip
+    text = project.read_text(encoding="utf-8")
+    assert '"acme-poetry-plugin" = { index = "in-house" }' in text
+    assert 'url = "https://repo.example/simple"\nexplicit = true' in text
+    assert "s3cret-tok" not in text
+    assert calls[0].env["UV_INDEX_IN_HOUSE_PASSWORD"] == "s3cret-tok"
+    assert "UV_EXTRA_INDEX_URL" not in calls[0].env  # the job's extra index is not searched first

@@ -26,6 +26,7 @@ TAKES_ENVIRON = {
     "bootstrap.py",
     "engine_deps.py",
     "job_ids.py",
+    "sources.py",  # the credential variables of the sources settings reads, handed in by it
     "warm_lane.py",
 }
 

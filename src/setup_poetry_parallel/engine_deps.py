@@ -22,7 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from setup_poetry_parallel import dir_checks, fetch_wheels  # stdlib only, like this module
@@ -54,6 +54,11 @@ def default_install_dir() -> Path:
     if value := os.environ.get("INPUT_INSTALL_DIR", "").strip():
         return Path(value).expanduser()
     return default_install_dir_of(os.environ)
+
+
+def working_directory() -> Path:
+    """The project whose primary source may be the index (the action's input; cwd else)."""
+    return Path(os.environ.get("INPUT_WORKING_DIRECTORY", "").strip() or ".").expanduser()
 
 
 class Untrusted(Exception):
@@ -131,7 +136,8 @@ def ensure_engine(target: Path) -> None:
         os.umask(umask | 0o022)  # what pip and the unpacking write: never writable by others
         try:
             try:
-                index = read_index(os.environ)  # uv's and pip's variables, as the engine reads them
+                # uv's and pip's variables, or the project's primary source, as the engine reads them
+                index = read_index(os.environ, working_directory())
                 fetch_wheels.install(scratch, index.url.secret, index.timeout)
             except fetch_wheels.Refused as exc:
                 print(
@@ -141,7 +147,7 @@ def ensure_engine(target: Path) -> None:
                 )
                 shutil.rmtree(scratch)
                 scratch.mkdir(mode=0o700)
-                pip_install(scratch, dependencies())
+                pip_install(scratch, dependencies(), index.pip_env)
             close_to_others(scratch)
             os.replace(scratch, target)
         except BaseException:
@@ -167,8 +173,9 @@ def close_to_others(root: Path) -> None:
     os.chmod(root, dir_checks.SHARED)
 
 
-def pip_install(scratch: Path, deps: list[str]) -> None:
-    """The slow path: pip resolves the ranges of pyproject.toml from the index."""
+def pip_install(scratch: Path, deps: list[str], index_env: Mapping[str, str]) -> None:
+    """The slow path: pip resolves the ranges of pyproject.toml from the same index (never
+    silently from another: `index_env` names it, with its credentials, in pip's variables)."""
     subprocess.run(
         [
             sys.executable,
@@ -184,6 +191,7 @@ def pip_install(scratch: Path, deps: list[str]) -> None:
         ],
         check=True,
         stdout=sys.stderr,
+        env={**os.environ, **index_env},
     )
 
 

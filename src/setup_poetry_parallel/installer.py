@@ -32,7 +32,7 @@ from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.installer_errors import installer_error
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.paths import VenvPaths
-from setup_poetry_parallel.settings import Index
+from setup_poetry_parallel.settings import UV_INDEX_VARIABLES, Index
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ class Installer:
     def __init__(self, spec: InstallSpec, index: Index, env: Mapping[str, str]) -> None:
         self.spec, self.index = spec, index
         extra = index.uv_env if spec.installer == "uv" else index.pip_env
-        self.env = {**env, **extra}
+        # The job's own index variables are replaced, never merged: uv would search an extra
+        # index before the project's sources (settings.uv_indexes).
+        kept = {k: v for k, v in env.items() if k not in UV_INDEX_VARIABLES}
+        self.env = {**kept, **extra}
 
     def create_venv(self, venv: VenvPaths) -> None:
         if self.spec.installer == "uv":
@@ -95,6 +98,10 @@ class Installer:
         if self.spec.installer == "uv":
             argv = [_uv(), "pip", "install", *self._bytecode(), *constraints]
             argv += ["--python", str(venv.python)]
+            if self.spec.sourced:
+                argv += ["-r", str(self._sourced_project(venv))]
+                pinned = {requirement for requirement, _ in self.spec.sourced}
+                requirements = [r for r in requirements if r not in pinned]
         else:
             argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check"]
             if lock := self._lock():
@@ -103,6 +110,27 @@ class Installer:
                 self._run([*argv, "--require-hashes", "-r", str(hashed)], venv, "installing Poetry")
             argv += constraints
         self._run([*argv, *requirements], venv, "installing Poetry and plugins")
+
+    def _sourced_project(self, venv: VenvPaths) -> Path:
+        """The plugins that name a source, as a pyproject.toml whose `tool.uv.sources` pins each
+        to its index: `uv pip install -r` honours them, and `explicit` keeps those indexes to
+        the names pinned there, as Poetry does. URLs without credentials: uv finds those in
+        `UV_INDEX_<NAME>_*` (settings.uv_indexes)."""
+        names = dict.fromkeys(name for _, name in self.spec.sourced)
+        urls = {s.uv_name: s.url.public for s in (*self.index.search, *self.index.project_sources)}
+        lines = ["[project]", 'name = "spp-sourced-plugins"', 'version = "0"', "dependencies = ["]
+        lines += [f"  {json.dumps(requirement)}," for requirement, _ in self.spec.sourced]
+        lines += ["]", "", "[tool.uv.sources]"]
+        for requirement, name in self.spec.sourced:
+            lines.append(
+                f"{json.dumps(_project_name(requirement))} = {{ index = {json.dumps(name)} }}"
+            )
+        for name in names:
+            lines += ["", "[[tool.uv.index]]", f"name = {json.dumps(name)}"]
+            lines += [f"url = {json.dumps(urls[name])}", "explicit = true"]
+        directory = Path(venv.root) / "spp-sources"
+        directory.mkdir(exist_ok=True)
+        return _write_in(directory, "pyproject.toml", "\n".join(lines) + "\n")
 
     def _bytecode(self) -> list[str]:
         """Bytecode is left to the first Poetry start that imports each module (as a bare
@@ -202,9 +230,19 @@ class Installer:
 
 
 def _write(venv: VenvPaths, name: str, text: str) -> Path:
-    path = Path(venv.root) / name
+    return _write_in(Path(venv.root), name, text)
+
+
+def _write_in(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _project_name(requirement: str) -> str:
+    from packaging.requirements import Requirement
+
+    return Requirement(requirement).name
 
 
 def _uv() -> str:

@@ -23,6 +23,11 @@ class InstallSpec:
     # Poetry's own dependencies (poetry_deps.choose): "locked sha256:<the table file's digest>",
     # "release-date" or "latest". A changed table is a new install.
     dependencies: str
+    # Where the requirements come from, first to last ("<name> <priority> <URL>", never the
+    # credentials), and the requirements pinned to one source by name: the same plugin name
+    # from another index is another install.
+    indexes: tuple[str, ...] = ()
+    sourced: tuple[tuple[str, str], ...] = ()  # (requirement, uv index name)
 
     @property
     def pinned(self) -> tuple[str, ...]:

@@ -12,11 +12,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from setup_poetry_parallel import interpreters, plugin_wheel, poetry_deps, poetry_request, versions
+from setup_poetry_parallel import (
+    interpreters,
+    plugin_wheel,
+    poetry_deps,
+    poetry_request,
+    sources,
+    versions,
+)
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.key import InstallSpec, install_key, merge_requirements
 from setup_poetry_parallel.path_errors import preparing
-from setup_poetry_parallel.plugins import ProjectPlugins, read_project_plugins, to_requirements
+from setup_poetry_parallel.plugins import (
+    ProjectPlugins,
+    canonical,
+    named_sources,
+    read_project_plugins,
+    to_requirements,
+)
 from setup_poetry_parallel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,17 +77,61 @@ def make(settings: Settings) -> Plan:
     project_requirements = _project_requirements(settings, project, poetry_version)
     poetry_python = _poetry_python(settings)
     requirements = merge_requirements(project_requirements, settings.plugins)
+    kept = applicable(requirements, poetry_python.markers)
     spec = InstallSpec(
         poetry_version=poetry_version,
-        requirements=applicable(requirements, poetry_python.markers),
+        requirements=kept,
         python=poetry_python.path,
         python_version=poetry_python.version,
         installer=settings.installer,
         platform=f"{sys.platform}-{platform.machine()}",
         plugin_wheel=plugin_wheel.version(),
         dependencies=poetry_deps.choose(settings.poetry_dependencies, poetry_version),
+        indexes=indexes(settings),
+        sourced=_sourced(settings, project, kept),
     )
     return Plan(spec, install_key(spec), project)
+
+
+def indexes(settings: Settings) -> tuple[str, ...]:
+    """The index list, as the key and the manifest record it: names, priorities, public URLs."""
+    index = settings.index
+    named = [*index.search, *(s for s in index.project_sources if s.priority == "explicit")]
+    return tuple(f"{s.uv_name} {s.priority} {s.url.public}" for s in named)
+
+
+def _sourced(
+    settings: Settings, project: ProjectPlugins, requirements: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """The plugins that name a source, with that source's uv name; refused where the project
+    declares no such source (Poetry refuses it too) or the installer cannot pin a source."""
+    wanted = named_sources(project)
+    if not wanted:
+        return ()
+    declared = {s.name.lower(): s for s in settings.index.project_sources if s.url.secret}
+    declared[sources.PYPI] = settings.index.source  # `source = "pypi"`: the setup's index
+    pinned = []
+    for requirement in requirements:
+        name = project.name_of(requirement)
+        source_name = wanted.get(canonical(name)) if name else None
+        if name is None or source_name is None:
+            continue
+        if source_name not in declared:
+            raise InputError(
+                f"[tool.poetry.requires-plugins] {name} names the source {source_name!r}, which"
+                " no [[tool.poetry.source]] declares: declare it, or remove `source`",
+                file=project.pyproject,
+                plugin=name,
+                line=project.line_of(name),
+            )
+        if settings.installer == "pip":
+            raise InputError(
+                f"installer pip cannot take {name} from the source {source_name!r} alone:"
+                " use installer uv, the default",
+                input="installer",
+            )
+        pinned.append((requirement, declared[source_name].uv_name))
+    return tuple(pinned)
 
 
 def _check_stale_plugin_cache(settings: Settings) -> None:

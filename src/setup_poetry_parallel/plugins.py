@@ -104,6 +104,29 @@ def to_requirements(
     return requirements
 
 
+def named_sources(plugins: ProjectPlugins) -> dict[str, str]:
+    """Plugin (canonical name) -> the source it names (`source = "internal"`), lower-cased as
+    Poetry compares it. PEP 508 has no place for a source: it travels beside the requirement."""
+    named: dict[str, str] = {}
+    for name, constraints in plugins.table.items():
+        wanted = {
+            str(c["source"]).lower()
+            for c in (constraints if isinstance(constraints, list) else [constraints])
+            if isinstance(c, dict) and c.get("source")
+        }
+        if len(wanted) > 1:
+            raise InputError(
+                f"[tool.poetry.requires-plugins] {name} names several sources"
+                f" ({', '.join(sorted(wanted))}): name one",
+                file=plugins.pyproject,
+                plugin=name,
+                line=plugins.line_of(name),
+            )
+        if wanted:
+            named[canonical(name)] = wanted.pop()
+    return named
+
+
 def _convert(plugins: ProjectPlugins, root: Path) -> list[str]:
     from poetry.core.factory import Factory  # 0.17 s to import: only when there are plugins
 

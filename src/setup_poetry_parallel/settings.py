@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
 
-from setup_poetry_parallel import job_ids
+from setup_poetry_parallel import job_ids, sources
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
 from setup_poetry_parallel.redaction import SafeUrl, remember_environment
@@ -72,7 +72,8 @@ class RawInputs:
 
 @dataclass(frozen=True)
 class Index:
-    """The package index every request of the setup goes to, and how patiently."""
+    """The package index every request of the setup goes to, and how patiently; with the
+    project's own sources, which decide where its plugins come from (sources.py)."""
 
     url: SafeUrl  # prints without its credentials; `.secret` only for requests and tools
     timeout: float
@@ -80,6 +81,21 @@ class Index:
     # Added to the installer's environment so that uv and pip read the same index and limits.
     uv_env: Mapping[str, str] = field(default_factory=dict)
     pip_env: Mapping[str, str] = field(default_factory=dict)
+    # What the setup's index is called in messages and to uv: "pypi", the variable that set it,
+    # or the project's first primary source (then PyPI is never asked: see read_index).
+    name: str = sources.PYPI
+    credentials_from: str = ""
+    project_sources: tuple[sources.Source, ...] = ()
+
+    @property
+    def source(self) -> sources.Source:
+        """The setup's index as a source: where PyPI stands in Poetry's order."""
+        return sources.Source(self.name, self.url, "primary", self.credentials_from)
+
+    @property
+    def search(self) -> tuple[sources.Source, ...]:
+        """The indexes of the install, in the order uv searches them (sources.search_order)."""
+        return sources.search_order(self.project_sources, self.source)
 
 
 @dataclass(frozen=True)
@@ -190,10 +206,21 @@ def read_runner(environ: Mapping[str, str]) -> Runner:
     )
 
 
-def read_index(environ: Mapping[str, str]) -> Index:
-    """The index uv would use (its own variables first, then pip's), with uv's limits."""
+def read_index(environ: Mapping[str, str], working_directory: Path | None = None) -> Index:
+    """The index uv would use (its own variables first, then pip's), with uv's limits, and the
+    project's sources. Without an index variable, a project whose primary source replaces PyPI
+    gets Poetry from that source too: an air-gapped CI reaches only its internal index, and
+    the locked table's hashes make the choice of index safe either way."""
+    project = _project_sources(environ, working_directory)
     variable = next((n for n in INDEX_VARIABLES if environ.get(n, "").strip()), None)
-    url = environ[variable].strip().rstrip("/") if variable else DEFAULT_INDEX
+    primary = next((s for s in project if s.priority == "primary" and s.url.secret), None)
+    if variable:
+        given = environ[variable].strip().rstrip("/")
+        name, url, origin = variable.lower(), _with_netrc(given, environ), "its URL or ~/.netrc"
+    elif primary is not None:
+        name, url, origin = primary.name, primary.url, primary.credentials_from
+    else:
+        name, url, origin = sources.PYPI, SafeUrl(DEFAULT_INDEX), ""
     try:
         timeout = float(environ.get("UV_HTTP_TIMEOUT", "") or HTTP_TIMEOUT)
     except ValueError:
@@ -203,13 +230,68 @@ def read_index(environ: Mapping[str, str]) -> Index:
     except ValueError:
         retries = HTTP_RETRIES
     timeout = timeout if timeout > 0 else HTTP_TIMEOUT
-    uv_env = {"UV_DEFAULT_INDEX": url} if variable == "PIP_INDEX_URL" else {}  # uv ignores pip's
+    index = Index(url, timeout, retries, {}, {}, name, origin, project)
     pip_env = {
-        **({"PIP_INDEX_URL": url} if variable not in (None, "PIP_INDEX_URL") else {}),
+        "PIP_INDEX_URL": url.secret,
         "PIP_TIMEOUT": environ.get("PIP_TIMEOUT") or f"{timeout:g}",
         "PIP_RETRIES": environ.get("PIP_RETRIES") or str(retries),
     }
-    return Index(SafeUrl(url), timeout, retries, uv_env, pip_env)
+    return replace(index, uv_env=uv_indexes(index.search, index.project_sources), pip_env=pip_env)
+
+
+def _project_sources(
+    environ: Mapping[str, str], working_directory: Path | None
+) -> tuple[sources.Source, ...]:
+    if working_directory is None:
+        return ()
+    try:
+        return sources.read_project(working_directory, environ)
+    except sources.SourceError as exc:
+        raise InputError(f"{exc}: fix pyproject.toml", input="working-directory") from None
+
+
+def _with_netrc(url: str, environ: Mapping[str, str]) -> SafeUrl:
+    """The index variable's URL, with `~/.netrc`'s login for its host when it has none: uv and
+    requests read netrc themselves, the bootstrap's urllib does not."""
+    if "@" in url.partition("://")[2].partition("/")[0]:
+        return SafeUrl(url)
+    login = sources.netrc_login(url, environ)
+    return sources.embed(url, *login) if login else SafeUrl(url)
+
+
+# The installer's own index variables: replaced by the list below, never merged with it.
+UV_INDEX_VARIABLES: Final = (
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "UV_INDEX_STRATEGY",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+)
+
+
+def uv_indexes(
+    search: Sequence[sources.Source], project: Sequence[sources.Source]
+) -> dict[str, str]:
+    """uv's variables for the search order: URLs without credentials (uv prints them, and
+    argv is readable by every user of the host), credentials in `UV_INDEX_<NAME>_*`, which
+    only this user's processes can read. `first-index`: a name is taken from the first index
+    that lists it, never the best version across indexes (uv's default, against dependency
+    confusion; Poetry merges its primary sources, a difference only when two of them carry
+    the same name)."""
+    named = [*search, *(s for s in project if s.priority == "explicit")]
+    env = {
+        "UV_INDEX_STRATEGY": "first-index",
+        "UV_DEFAULT_INDEX": f"{search[-1].uv_name}={search[-1].url.public}",
+    }
+    if len(search) > 1:
+        env["UV_INDEX"] = " ".join(f"{s.uv_name}={s.url.public}" for s in search[:-1])
+    for source in named:
+        if login := source.url.credentials:
+            stem = f"UV_INDEX_{sources.uv_variable(source.uv_name)}"
+            env[f"{stem}_USERNAME"], env[f"{stem}_PASSWORD"] = login
+    return env
 
 
 def read_host(environ: Mapping[str, str]) -> Host:
@@ -232,17 +314,19 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
     remember_environment(environ.items())
     runner = read_runner(environ)
     install_dir = _dir_input(raw.install_dir, "install-dir") or default_install_dir(environ)
+    working_directory = _working_directory(raw.working_directory)
+    index = read_index(environ, working_directory)
     return Settings(
         poetry_version=_poetry_version(raw.poetry_version),
         python_versions=_python_versions(raw.python_versions),
         project_python=_python_versions([raw.project_python])[0] if raw.project_python else None,
         plugins=_plugins(raw.plugins),
-        working_directory=_working_directory(raw.working_directory),
+        working_directory=working_directory,
         install_dir=install_dir,
         state_dir=_dir_input(raw.state_dir, "state-dir") or default_state_dir(environ),
         job_id=_job_id(raw.job_id) if raw.job_id else job_ids.default_job_id(environ),
         poetry_python=raw.poetry_python or None,
-        installer=_installer(raw.installer),
+        installer=_installer(raw.installer, index),
         lock_timeout=_lock_timeout(raw.lock_timeout),
         project_plugins=_boolean(raw.project_plugins, "project-plugins"),
         download_cache=_download_cache(raw.download_cache, install_dir),
@@ -251,7 +335,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         else ("install-dir", install_dir),
         output_format=_output_format(raw.output_format, on_runner=runner.active),
         runner=runner,
-        index=read_index(environ),
+        index=index,
         host=read_host(environ),
         pause=_pause(environ),
         poetry_dependencies=_poetry_dependencies(raw.poetry_dependencies),
@@ -345,9 +429,17 @@ def _job_id(text: str) -> str:
     return text
 
 
-def _installer(text: str) -> Installer:
+def _installer(text: str, index: Index) -> Installer:
     if text not in INSTALLERS:
         raise InputError(f"installer {text!r} is unknown: use auto, uv or pip", input="installer")
+    if text == "pip" and len(index.search) > 1:
+        # pip merges every index it is given and takes the best version: a public package
+        # could then replace one the project gets from its own source.
+        raise InputError(
+            "installer pip cannot keep the project's sources apart (it takes the best version"
+            f" across {', '.join(s.name for s in index.search)}): use installer uv, the default",
+            input="installer",
+        )
     return "pip" if text == "pip" else "uv"
 
 
