@@ -135,8 +135,8 @@ def plugin_wheel(name: str, version: str, origin: str) -> tuple[str, bytes]:
     data[f"{info}/RECORD"] = ("\n".join([*rows, f"{info}/RECORD,,"]) + "\n").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as wheel:
-        for path, body in data.items():
-            wheel.writestr(path, body)
+        for path, body in data.items():  # a fixed time: the same bytes on every call
+            wheel.writestr(zipfile.ZipInfo(path, (2026, 1, 2, 3, 4, 6)), body, zipfile.ZIP_DEFLATED)
     return f"{module}-{version}-py3-none-any.whl", out.getvalue()
 
 
