@@ -94,7 +94,9 @@ def test_a_state_dir_another_user_made_first_is_refused(
     (victim_job / "bin" / "poetry").symlink_to("/bin/true")
     neighbour.run("mv", str(victim_job), str(planted / "taken"))
     neighbour.write(victim_job / "bin" / "poetry", "#!/bin/sh\necho the neighbour code\n")
-    ran = subprocess.run([str(victim_job / "bin" / "poetry")], capture_output=True, text=True)
+    ran = subprocess.run(
+        [str(victim_job / "bin" / "poetry")], check=False, capture_output=True, text=True
+    )
     assert ran.stdout == "the neighbour code\n", "control: the old layout let her swap poetry"
 
     # The default no longer lies in the shared temp dir...
@@ -117,7 +119,8 @@ def test_a_state_dir_another_user_made_first_is_refused(
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert code == 2, err
-    assert errors == [errors[0]] and errors[0].startswith(f"error: state-dir {planted} belongs")
+    assert len(errors) == 1, err
+    assert errors[0].startswith(f"error: state-dir {planted} belongs"), errors[0]
     assert not fresh.exists()
     assert not (tmp_path / "install").exists(), "nothing built for a refused state dir"
 
