@@ -122,6 +122,14 @@ def _resolution_problem(
             f"poetry-version {spec.poetry_version} does not exist on the index {index}:"
             " pin a released version"
         )
+    if gone := _locked_file_missing(text, spec):
+        name, version = gone
+        return SetupError(
+            f"the index {index} has no file of {name} {version}, which the locked table for"
+            f" Poetry {spec.poetry_version} names ({poetry_deps.lock_name(spec.poetry_version)}):"
+            " the index or its mirror is behind or incomplete; sync the mirror (or ask whoever"
+            " runs it), or set poetry-dependencies: latest to resolve afresh from what it has"
+        )
     missing = re.search(r"Because (\S+) was not found in the package registry", text) or re.search(
         r"No matching distribution found for (\S+)[^\n]*\n?(?:.*from versions: none)?", text
     )
@@ -144,6 +152,24 @@ def _resolution_problem(
             plugin=plugins[0] if len(plugins) == 1 else None,
         )
     return None
+
+
+def _locked_file_missing(text: str, spec: InstallSpec) -> tuple[str, str] | None:
+    """A pin of the locked table the index does not have (a lagging mirror): uv says there is
+    no version of `name==version`, pip that no distribution matches it."""
+    if poetry_deps.kind(spec.dependencies) != "locked":
+        return None
+    found = re.search(r"there is no version of ([\w.-]+)==([\w.+!-]+)", text) or re.search(
+        r"No matching distribution found for ([\w.-]+)==([\w.+!-]+)", text
+    )
+    lock = poetry_deps.lock_path(spec.poetry_version)
+    if not found or lock is None:
+        return None
+    name, version = found.group(1), found.group(2).rstrip(".,")
+    pinned = re.search(
+        rf"^{re.escape(name)}=={re.escape(version)}\b", lock.read_text(encoding="utf-8"), re.M | re.I
+    )
+    return (name, version) if pinned else None
 
 
 def _last_cause(text: str) -> str:
