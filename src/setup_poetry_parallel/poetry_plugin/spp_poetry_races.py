@@ -17,10 +17,12 @@ Three races of Poetry 2.x, each open upstream, each fixed here as narrowly as it
   metadata without a body is a miss. File locks, not thread locks: the same cache is safe for
   several Poetry processes (tox -p inside one job; one cache shared by the jobs of a host).
 
-Two more make Poetry's artifacts cache safe to share between the jobs of a host (the action's
-`download-cache`): a wheel built from an sdist or a git checkout is built beside the cache and
-renamed into place (`SPP_PROTECT_BUILT_WHEELS`), and a failed download no longer deletes the
-archive another process has just finished (`SPP_PROTECT_DOWNLOADS`).
+Three more make Poetry's artifacts cache safe to share between the jobs of a host (the
+action's `download-cache`): a wheel built from an sdist or a git checkout is built beside the
+cache and renamed into place (`SPP_PROTECT_BUILT_WHEELS`), a failed download no longer deletes
+the archive another process has just finished (`SPP_PROTECT_DOWNLOADS`), and a cached archive
+that fails Poetry's hash check is set aside and fetched again, with one warning, instead of
+failing every later install (`SPP_PROTECT_CORRUPT_ARCHIVES`).
 
 Each touch of Poetry's internals is feature-detected: a Poetry whose internals differ keeps its
 own behaviour for that part, and the plugin warns once. `SPP_PROTECT_UNINSTALL=0`,
@@ -56,6 +58,7 @@ SWITCHES = {
     "SPP_PROTECT_BUILT_WHEELS": "wheels built into a shared artifacts cache",
     "SPP_PROTECT_DOWNLOADS": "a failed download deleting another process's archive",
     "SPP_PROTECT_METADATA_CACHE": "package metadata written in place in a shared cache",
+    "SPP_PROTECT_CORRUPT_ARCHIVES": "an archive in a shared download cache failing its hash",
 }
 _OFF_VALUES = {"0", "false", "no", "off"}
 # Marks our wrappers, so that a second activation in one process does not wrap twice.
@@ -409,6 +412,90 @@ def protect_metadata_cache() -> str:
     return _replace(cache.FileCache, "put", original, put)
 
 
+# --- A corrupt archive in a shared download cache -------------------------------------------
+
+SET_ASIDE = ".spp-set-aside-"  # ends the set-aside name: no archive suffix Poetry globs for
+
+
+def _corrupt_cached_archive(executor: Any, operation: Any, link: Any) -> Optional[Path]:
+    """The cached archive of `link` if Poetry's own hash check refuses it, else None (the
+    failure was something else, or the archive is not in the lock file to check it by)."""
+    package = operation.package
+    cached = executor._artifact_cache.get_cached_archive_for_link(link, strict=True)
+    if cached is None or cached.name not in {f.get("file") for f in package.files or []}:
+        return None
+    try:
+        executor._validate_archive_hash(cached, package)
+    except RuntimeError:
+        return cached
+    return None
+
+
+def _set_aside(archive: Path) -> Optional[Path]:
+    """Renamed, not deleted: a job that has it open keeps reading what it read; another job
+    that set it aside first wins (None). Pruned with its entry (downloads.py)."""
+    aside = archive.with_name("." + archive.name + SET_ASIDE + os.urandom(4).hex())
+    try:
+        os.rename(str(archive), str(aside))
+    except FileNotFoundError:
+        return None
+    return aside
+
+
+def _warn(executor: Any, message: str) -> None:
+    io = getattr(executor, "_io", None)
+    if io is not None and callable(getattr(io, "write_error_line", None)):
+        io.write_error_line("<warning>Warning: " + message + "</warning>")
+    else:
+        _log_retry.warning(message)
+
+
+def _heal_and_retry(original: Callable[..., Any]) -> Callable[..., Any]:
+    # Poetry checks a cached archive against the lock file's hashes every time it installs it
+    # (Executor._download_link -> _populate_hashes_dict -> _validate_archive_hash), and never
+    # fetches it again: one bad file in a cache that every job of the host shares (a bad write,
+    # a bad mirror, a neighbour with the same uid) fails every later install until someone
+    # deletes it. A failure whose archive fails that same check is healed once: the archive is
+    # set aside and Poetry fetches it again, and checks the new one as it always does.
+    def _download_link(self: Any, operation: Any, link: Any) -> Any:
+        try:
+            return original(self, operation, link)
+        except Exception:
+            corrupt = _corrupt_cached_archive(self, operation, link)
+            if corrupt is None:
+                raise
+        aside = _set_aside(corrupt)
+        # The artifacts dir: a link into the host's shared cache when the setup shares it.
+        where = os.path.realpath(str(getattr(self._artifact_cache, "_cache_dir", corrupt.parent)))
+        _warn(
+            self,
+            f"{corrupt.name} in the download cache {where} (shared with other jobs when the"
+            " setup's download-cache is on) failed its hash check: "
+            + (f"set aside as {aside.name} and " if aside else "")
+            + "downloaded again",
+        )
+        return original(self, operation, link)
+
+    return _download_link
+
+
+def protect_corrupt_archives() -> str:
+    from poetry.installation.executor import Executor
+    from poetry.utils.cache import ArtifactCache
+
+    original = _own_method(Executor, "_download_link", ["self", "operation", "link"])
+    validate = Executor.__dict__.get("_validate_archive_hash")
+    lookup = _parameters(getattr(ArtifactCache, "get_cached_archive_for_link", None))
+    if (
+        original is None
+        or not isinstance(validate, staticmethod)
+        or not lookup
+        or not {"link", "strict"} <= set(lookup)
+    ):
+        return DIFFERS
+    return _replace(Executor, "_download_link", original, _heal_and_retry(original))
+
+
 # --- Activation -----------------------------------------------------------------------------
 
 PROTECTIONS: Dict[str, Callable[[], str]] = {
@@ -418,6 +505,7 @@ PROTECTIONS: Dict[str, Callable[[], str]] = {
     "SPP_PROTECT_BUILT_WHEELS": protect_built_wheels,
     "SPP_PROTECT_DOWNLOADS": protect_downloads,
     "SPP_PROTECT_METADATA_CACHE": protect_metadata_cache,
+    "SPP_PROTECT_CORRUPT_ARCHIVES": protect_corrupt_archives,
 }
 
 
