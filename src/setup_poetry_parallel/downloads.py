@@ -8,7 +8,9 @@ download cache (`download-cache`, beside the installs by default). Per part of t
   `atomic_open`), so a reader sees a whole file or none, and checks every archive against the
   lock file's hashes. Our plugin closes the two gaps: a wheel built from an sdist is built
   beside and renamed into place (`SPP_PROTECT_BUILT_WHEELS`), and a failed download no longer
-  deletes the file another job has just finished (`SPP_PROTECT_DOWNLOADS`).
+  deletes the file another job has just finished (`SPP_PROTECT_DOWNLOADS`). An archive that
+  fails the hash check (a bad write, a bad mirror) is set aside and fetched again, with one
+  warning, instead of failing every later install (`SPP_PROTECT_CORRUPT_ARCHIVES`).
 - `cache/repositories/` (Poetry's package metadata and its HTTP cache): shared, which spares
   every later job the index pages of every package. The metadata files, which Poetry writes
   in place, are written under a fresh name and renamed by our plugin
