@@ -142,7 +142,8 @@ def ensure_engine(target: Path) -> None:
             except fetch_wheels.Refused as exc:
                 print(
                     f"setup-poetry-parallel: {exc}; installing the engine's dependencies with"
-                    " pip instead (slower)",
+                    f" pip from {index.url} instead (slower, and resolved from the ranges of"
+                    " pyproject.toml: not hash-checked against the action's table)",
                     file=sys.stderr,
                 )
                 shutil.rmtree(scratch)
@@ -207,7 +208,13 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    except (OSError, subprocess.CalledProcessError, fetch_wheels.Mismatch) as exc:
+    # Denied: pip would be refused too; the message says what to set instead.
+    except (
+        OSError,
+        subprocess.CalledProcessError,
+        fetch_wheels.Mismatch,
+        fetch_wheels.Denied,
+    ) as exc:
         print(
             f"error: could not install the engine's dependencies into {install_dir}: {exc}",
             file=sys.stderr,

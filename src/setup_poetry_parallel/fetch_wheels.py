@@ -30,11 +30,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
+from http.client import HTTPMessage
 from io import BytesIO
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
+
+from setup_poetry_parallel.redaction import redact_url  # stdlib only too
 
 LOCK = Path(__file__).resolve().parent / "locks" / "engine.json"
 PYPI = "https://pypi.org/simple"
@@ -47,6 +51,11 @@ class Refused(Exception):
 
 class Mismatch(Exception):
     """A file's sha256 differs from the table's: never installed."""
+
+
+class Denied(Exception):
+    """The index answered 401/403: pip from the same index with the same credentials would be
+    refused too, so the message says which credentials to set instead of falling back."""
 
 
 class Host(NamedTuple):
@@ -172,22 +181,62 @@ def _normalize(project: str) -> str:
     return re.sub(r"[-_.]+", "-", project).lower()
 
 
-class Index:
-    """An index URL (credentials in it become a Basic header) and the timeout of every request."""
+def origin(url: str) -> tuple[str, str, int | None]:
+    """scheme, host, port: the realm credentials are for (uv's and requests' rule; a hostname
+    alone would hand them to another port or to http on the same host)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
 
-    def __init__(self, url: str, timeout: float) -> None:
+
+def netrc_credentials(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(login, password) for `host` from $NETRC, else ~/.netrc, as uv reads them."""
+    path = environ.get("NETRC") or os.path.join(environ.get("HOME") or "~", ".netrc")
+    path = os.path.expanduser(path)
+    if not host or not os.path.isfile(path):
+        return None
+    import netrc  # only where there is one
+
+    try:
+        found = netrc.netrc(path).authenticators(host)
+    except (netrc.NetrcParseError, OSError, UnicodeDecodeError):
+        return None
+    return (found[0], found[2] or "") if found else None
+
+
+class Index:
+    """An index URL and the timeout of every request. Its credentials (from the URL, else from
+    netrc for its host) become a Basic header sent to its origin only, redirects included."""
+
+    def __init__(self, url: str, timeout: float, environ: Mapping[str, str] | None = None) -> None:
         parts = urllib.parse.urlsplit(url.rstrip("/"))
         self.host = parts.hostname or ""
-        self.auth = {}
+        self.auth: dict[str, str] = {}
+        credentials: tuple[str, str] | None = None
+        self.credentials_from = "URL"
         if parts.username is not None:
-            raw = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-            self.auth = {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+            credentials = (
+                urllib.parse.unquote(parts.username),
+                urllib.parse.unquote(parts.password or ""),
+            )
             parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+        else:  # as uv: netrc only for a URL without credentials of its own
+            credentials = netrc_credentials(self.host, os.environ if environ is None else environ)
+            self.credentials_from = "netrc"
+        if credentials:
+            raw = ":".join(credentials).encode()
+            self.auth = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         self.url = urllib.parse.urlunsplit(parts)
+        self.origin = origin(self.url)
         self.timeout = timeout
         # One context for every request: each new one reads the CA store again (~40 ms here),
         # and ten at once from threads took 0.3 s.
         self.context = ssl.create_default_context()
+        # urllib copies a request's headers to a redirect, wherever it goes: the credentials
+        # are added unredirected, and again by _Redirects only to this index's origin.
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self.context), _Redirects(self)
+        )
 
     @property
     def is_pypi(self) -> bool:
@@ -202,19 +251,37 @@ class Index:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https"):  # file: and the rest: pip's job
             raise Refused(f"{url}: only http(s) is fetched here")
-        if parts.hostname == self.host:
-            headers.update(self.auth)
         request = urllib.request.Request(url, headers=headers)  # noqa: S310  # http(s): above
+        self.authorize(request)
         try:
-            with urllib.request.urlopen(  # noqa: S310  # http(s) only, checked above
-                request, timeout=self.timeout, context=self.context
-            ) as response:
+            with self.opener.open(request, timeout=self.timeout) as response:
                 body = response.read()
                 if response.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 return body, response.headers.get("Content-Type", "")
-        except (OSError, EOFError, ValueError) as exc:  # URLError, HTTPError, timeouts, bad gzip
-            raise Refused(f"could not fetch {url}: {exc}") from exc
+        except urllib.error.HTTPError as exc:
+            exc.close()  # its response: the socket, not left to the garbage collector
+            if exc.code in (401, 403):
+                raise Denied(self.refused(exc.code)) from exc
+            raise Refused(f"could not fetch {redact_url(url)}: {exc}") from exc
+        except (OSError, EOFError, ValueError) as exc:  # URLError, timeouts, bad gzip
+            raise Refused(f"could not fetch {redact_url(url)}: {exc}") from exc
+
+    def authorize(self, request: urllib.request.Request) -> None:
+        """The credentials, to this index's origin only, and never copied to a redirect."""
+        if origin(request.full_url) == self.origin:
+            for name, value in self.auth.items():
+                request.add_unredirected_header(name, value)
+
+    def refused(self, code: int) -> str:
+        sent = {"URL": "sent from its URL", "netrc": "sent from ~/.netrc"}
+        why = sent[self.credentials_from] if self.auth else "none sent"
+        return (
+            f"the index refused the credentials for {self.url} (HTTP {code}: {why}): set"
+            " user and password in the URL of UV_DEFAULT_INDEX, UV_INDEX_URL or PIP_INDEX_URL"
+            f" (https://USER:PASSWORD@{urllib.parse.urlsplit(self.url).netloc}/...), or a"
+            f" `machine {self.host}` entry in ~/.netrc ($NETRC)"
+        )
 
     def locate(self, filename: str, project: str) -> tuple[str, str]:
         """The file's URL and sha256 (or "") as the project's page lists them."""
@@ -224,6 +291,28 @@ class Index:
         if not url:
             raise Refused(f"the index {self.url} does not list {filename}")
         return url, digest
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """A redirect back to the index's own origin keeps the credentials (uv does the same);
+    one to anywhere else gets none."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def redirect_request(  # noqa: PLR0917  # urllib's signature
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            self.index.authorize(new)
+        return new
 
 
 def fetch(index: Index, filename: str, entry: dict[str, str]) -> bytes:
@@ -276,10 +365,16 @@ def unpack(data: bytes, target: Path) -> None:
                 path.chmod(0o755)
 
 
-def install(target: Path, index_url: str, timeout: float, lock: Path = LOCK) -> None:
+def install(
+    target: Path,
+    index_url: str,
+    timeout: float,
+    lock: Path = LOCK,
+    environ: Mapping[str, str] | None = None,
+) -> None:
     """Fetch, check and unpack every locked file for this host into `target`; check uv runs."""
     files = wanted(json.loads(lock.read_text(encoding="utf-8")), this_host())
-    index = Index(index_url, timeout)
+    index = Index(index_url, timeout, environ)
 
     def one(filename: str) -> None:
         unpack(fetch(index, filename, files[filename]), target)
@@ -287,8 +382,8 @@ def install(target: Path, index_url: str, timeout: float, lock: Path = LOCK) -> 
     with ThreadPoolExecutor(max_workers=len(files)) as pool:
         failures = [f.exception() for f in [pool.submit(one, name) for name in files]]
     errors = [e for e in failures if e is not None]
-    if errors:  # a mismatch first: it must stop the caller, not send it to another path
-        raise next((e for e in errors if isinstance(e, Mismatch)), errors[0])
+    if errors:  # a mismatch or a refusal first: it must stop the caller, not send it elsewhere
+        raise next((e for e in errors if isinstance(e, Mismatch | Denied)), errors[0])
     uv = target / "bin" / ("uv" + (sysconfig.get_config_var("EXE") or ""))
     try:
         subprocess.run([str(uv), "--version"], check=True, capture_output=True, timeout=60)
