@@ -172,7 +172,8 @@ def test_plain_poetry_takes_the_in_house_plugin_with_the_same_project(
     bed: Bed, tmp_path: Path
 ) -> None:
     """The reference: Poetry 2.5.1 itself (no setup) installs the project's plugins from the
-    project's sources, with the same project and variables: the in-house 1.0.0."""
+    project's sources, with the same project and variables: the in-house 1.0.0. And when the
+    primary source lacks the plugin, Poetry fails rather than ask any other index."""
     venv = tmp_path / "poetry"
     uv = find_uv_bin()
     env = environment(bed, **poetry_credentials(), POETRY_VIRTUALENVS_IN_PROJECT="true")
@@ -189,6 +190,15 @@ def test_plain_poetry_takes_the_in_house_plugin_with_the_same_project(
     assert ran.returncode == 0, ran.stdout + ran.stderr
     plugins = sorted(p.name for p in (root / ".poetry" / "plugins").glob("acme_*.dist-info"))
     assert plugins == ["acme_poetry_plugin-1.0.0.dist-info"]
+    bed.internal.switches.hide_plugin = True
+    root = in_house_project(tmp_path / "lacking", bed)
+    ran = subprocess.run(
+        [str(venv / "bin" / "poetry"), "install", "--no-interaction"],
+        cwd=root, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert ran.returncode != 0, ran.stdout
+    assert f"depends on {PLUGIN} (>=1) which doesn't match any versions" in ran.stdout + ran.stderr
+    assert not list(root.glob(".poetry/**/acme_*"))
     assert_never_public(bed, PLUGIN)
     assert not sent_credentials(bed, "public")
 
@@ -203,7 +213,7 @@ def test_primary_source_without_the_plugin_never_falls_back_to_the_public_index(
     root = in_house_project(tmp_path / "project", bed)
     env = environment(bed, **poetry_credentials())
     done = setup(root, tmp_path / "install", tmp_path / "state", "hidden", env=env)
-    assert done.returncode != 0, f"installed {done.result.get('outputs', {}).get('plugins')}"
+    assert done.returncode != 0, f"installed {PLUGIN} {installed(done, PLUGIN)}"
     [line] = error_lines(done.stderr)
     assert PLUGIN in line, line
     assert not bed.public.downloads(PLUGIN)
@@ -318,14 +328,14 @@ def test_a_refused_login_names_the_source_and_leaks_no_password(bed: Bed, tmp_pa
     process = start(command, env=env)
     stdout, stderr = process.communicate(timeout=600)
     assert process.returncode != 0, stderr
+    assert bed.internal.requests, "the internal index was asked"
+    assert not bed.public.downloads(PLUGIN)
+    outputs = [Path(path).read_text() for name, path in runner.items() if name != "GITHUB_ACTIONS"]
+    assert not leaks(WRONG, [stdout, stderr, *outputs], tmp_path / "state", tmp_path / "install")
     [line] = error_lines(stderr)
     assert "refused the credentials" in line, line
     assert "internal" in line, line
     assert "POETRY_HTTP_BASIC_INTERNAL_" in line, f"says what to set: {line}"
-    assert bed.internal.requests, "the internal index was asked"
-    outputs = [Path(path).read_text() for name, path in runner.items() if name != "GITHUB_ACTIONS"]
-    assert not leaks(WRONG, [stdout, stderr, *outputs], tmp_path / "state", tmp_path / "install")
-    assert not bed.public.downloads(PLUGIN)
 
 
 # 6. A first request answered 503: the warning names the index, never its credentials.
