@@ -98,9 +98,9 @@ class Installer:
         if self.spec.installer == "uv":
             argv = [_uv(), "pip", "install", *self._bytecode(), *constraints]
             argv += ["--python", str(venv.python)]
-            if self.spec.sourced:
-                argv += ["-r", str(self._sourced_project(venv))]
-                pinned = {requirement for requirement, _ in self.spec.sourced}
+            if sourced := self._sourced():
+                argv += ["-r", str(self._sourced_project(venv, sourced))]
+                pinned = {requirement for requirement, _ in sourced}
                 requirements = [r for r in requirements if r not in pinned]
         else:
             argv = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check"]
@@ -111,20 +111,33 @@ class Installer:
             argv += constraints
         self._run([*argv, *requirements], venv, "installing Poetry and plugins")
 
-    def _sourced_project(self, venv: VenvPaths) -> Path:
+    def _sourced(self) -> list[tuple[str, str]]:
+        """(requirement, index) for everything taken from one index by name: the plugins that
+        name a source, and, where the project's primary sources replace PyPI, Poetry and its
+        locked table from the setup's index (sources.search_order)."""
+        if not self.index.pins_poetry:
+            return list(self.spec.sourced)
+        setup = self.index.source.uv_name
+        own = [f"poetry=={self.spec.poetry_version}"]
+        if lock := self._lock():
+            table = poetry_deps.pins(lock.read_text(encoding="utf-8")).splitlines()
+            own += [line for line in table if not line.startswith("poetry==")]
+        return [*((r, setup) for r in own), *self.spec.sourced]
+
+    def _sourced_project(self, venv: VenvPaths, sourced: Sequence[tuple[str, str]]) -> Path:
         """The plugins that name a source, as a pyproject.toml whose `tool.uv.sources` pins each
         to its index: `uv pip install -r` honours them, and `explicit` keeps those indexes to
         the names pinned there, as Poetry does. URLs without credentials: uv finds those in
         `UV_INDEX_<NAME>_*` (settings.uv_indexes)."""
-        names = dict.fromkeys(name for _, name in self.spec.sourced)
-        urls = {s.uv_name: s.url.public for s in (*self.index.search, *self.index.project_sources)}
+        names = dict.fromkeys(name for _, name in sourced)
+        everywhere = (*self.index.search, *self.index.project_sources, self.index.source)
+        urls = {s.uv_name: s.url.public for s in everywhere if s.url.public}
         lines = ["[project]", 'name = "spp-sourced-plugins"', 'version = "0"', "dependencies = ["]
-        lines += [f"  {json.dumps(requirement)}," for requirement, _ in self.spec.sourced]
+        lines += [f"  {json.dumps(requirement)}," for requirement, _ in sourced]
         lines += ["]", "", "[tool.uv.sources]"]
-        for requirement, name in self.spec.sourced:
-            lines.append(
-                f"{json.dumps(_project_name(requirement))} = {{ index = {json.dumps(name)} }}"
-            )
+        # One entry per name (the table may pin one name twice, under exclusive markers).
+        for project, name in {_project_name(r): name for r, name in sourced}.items():
+            lines.append(f"{json.dumps(project)} = {{ index = {json.dumps(name)} }}")
         for name in names:
             lines += ["", "[[tool.uv.index]]", f"name = {json.dumps(name)}"]
             lines += [f"url = {json.dumps(urls[name])}", "explicit = true"]
@@ -226,7 +239,9 @@ class Installer:
                 what=what,
             )
         except SetupError as exc:
-            raise installer_error(exc, self.spec, venv, str(self.index.url)) from None
+            raise installer_error(
+                exc, self.spec, venv, str(self.index.url), sources=self.index
+            ) from None
 
 
 def _write(venv: VenvPaths, name: str, text: str) -> Path:

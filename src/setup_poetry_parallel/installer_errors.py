@@ -10,17 +10,30 @@ import errno
 import re
 from pathlib import Path
 
-from setup_poetry_parallel import poetry_deps
+from setup_poetry_parallel import poetry_deps, refusals
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.path_errors import path_error
 from setup_poetry_parallel.paths import VenvPaths
+from setup_poetry_parallel.settings import Index
 
 
-def installer_error(exc: SetupError, spec: InstallSpec, venv: VenvPaths, index: str) -> SetupError:
-    """Turn uv's or pip's output into one line that names the index, package or plugin."""
+def installer_error(
+    exc: SetupError,
+    spec: InstallSpec,
+    venv: VenvPaths,
+    index: str,
+    *,
+    sources: Index | None = None,
+) -> SetupError:
+    """Turn uv's or pip's output into one line that names the index, package or plugin.
+    `sources`: the setup's index and the project's sources, to name the one that refused a
+    login."""
     text = exc.details
     install_dir = Path(venv.root).parent.parent.parent
+    if found := _login_problem(text, sources):
+        found.details = text
+        return found
     for classify in (
         _disk_problem,
         _python_problem,
@@ -32,6 +45,27 @@ def installer_error(exc: SetupError, spec: InstallSpec, venv: VenvPaths, index: 
             found.details = text
             return found
     return exc
+
+
+# uv and pip on a 401/403: an index refusing the credentials is no missing release and no
+# conflict (uv says "not found in the package registry" and hints at the refusal).
+_REFUSALS = (
+    re.compile(
+        r"hint: An index URL \((?P<url>[^)\s]+)\) could not be queried due to a lack of"
+        r" valid authentication credentials \((?P<code>40[13])"
+    ),
+    re.compile(r"hint: An index \((?P<url>[^)\s]+)\) returned a (?P<code>40[13]) "),
+    re.compile(r"HTTP status client error \((?P<code>40[13]) [^)]*\) for url \((?P<url>[^)\s]+)\)"),
+    re.compile(r"(?P<code>40[13]) Error, Credentials not correct for (?P<url>\S+)"),
+    re.compile(r"(?P<code>40[13]) Client Error: [\w ]+ for url: (?P<url>\S+)"),
+)
+
+
+def _login_problem(text: str, sources: Index | None) -> SetupError | None:
+    for pattern in _REFUSALS:
+        if found := pattern.search(text):
+            return refusals.refused(found["url"], int(found["code"]), sources)
+    return None
 
 
 def _disk_problem(text: str, spec: InstallSpec, index: str, install_dir: Path) -> SetupError | None:
@@ -167,7 +201,9 @@ def _locked_file_missing(text: str, spec: InstallSpec) -> tuple[str, str] | None
         return None
     name, version = found.group(1), found.group(2).rstrip(".,")
     pinned = re.search(
-        rf"^{re.escape(name)}=={re.escape(version)}\b", lock.read_text(encoding="utf-8"), re.M | re.I
+        rf"^{re.escape(name)}=={re.escape(version)}\b",
+        lock.read_text(encoding="utf-8"),
+        re.M | re.I,
     )
     return (name, version) if pinned else None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from setup_poetry_parallel import refusals
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.redaction import redact
 from setup_poetry_parallel.settings import Index
@@ -34,6 +35,8 @@ def read(project: str, version: str, index: Index) -> ReleaseFiles:
     page = index.url.join(project, "")
     try:
         response = requests.get(page.secret, headers={"Accept": JSON}, timeout=index.timeout)
+        if response.status_code in (401, 403):  # a refused login, not a missing release
+            raise refusals.refused(page.secret, response.status_code, index)
         response.raise_for_status()
         document = response.json() if "json" in response.headers.get("Content-Type", "") else {}
     except (requests.RequestException, ValueError) as exc:

@@ -17,6 +17,7 @@ from typing import Any, Final
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from setup_poetry_parallel import refusals
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.redaction import SafeUrl, redact
 from setup_poetry_parallel.settings import HTTP_RETRIES, HTTP_TIMEOUT, Index
@@ -136,6 +137,8 @@ def _fetch(index: SafeUrl, project: str, timeout: float, retries: int) -> tuple[
         for attempt in range(1, attempts + 1):
             try:
                 response = session.get(url, headers={"Accept": ACCEPT}, timeout=timeout)
+                if response.status_code in (401, 403):  # a refused login, not a missing release
+                    raise refusals.refused(url, response.status_code)
                 if response.status_code == 404:
                     raise InputError(
                         f"{project} does not exist on the index {index}: check the index"
