@@ -335,3 +335,17 @@ def private_bed(user: str, password: str) -> Iterator[Bed]:
         stack.enter_context(_serve(internal, store, files_host, "127.0.0.1"))
         stack.enter_context(_serve(public, store, [], "127.0.0.3"))
         yield Bed(internal, public, files, user, password)
+
+
+@contextlib.contextmanager
+def bed_or_skip(user: str, password: str) -> Iterator[Bed]:
+    """`private_bed`, or the test skipped where 127.0.0.2/3 are not loopback (macOS has only
+    127.0.0.1 until `ifconfig lo0 alias 127.0.0.2`)."""
+    import pytest
+
+    with contextlib.ExitStack() as stack:
+        try:
+            served = stack.enter_context(private_bed(user, password))
+        except OSError as exc:
+            pytest.skip(f"the bed needs 127.0.0.2 and 127.0.0.3 as loopback addresses: {exc}")
+        yield served

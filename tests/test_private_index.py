@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.private_index import ALWAYS, AUDIT, PLUGIN, Bed, plugin_wheel, private_bed
+from tests.private_index import ALWAYS, AUDIT, PLUGIN, Bed, bed_or_skip, plugin_wheel
 from tests.upstream import JSON
 
 USER, PASSWORD = "ci-bot", "pw-9f2@K/x"
@@ -22,7 +22,7 @@ LOGIN = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encod
 
 @pytest.fixture(scope="module")
 def bed() -> Iterator[Bed]:
-    with private_bed(USER, PASSWORD) as served:
+    with bed_or_skip(USER, PASSWORD) as served:
         yield served
 
 

@@ -24,7 +24,7 @@ import pytest
 from uv import find_uv_bin
 
 from tests.engine_cli import Setup, argv, setup, start
-from tests.private_index import AUDIT, MARKER_VARIABLE, PLUGIN, Bed, private_bed
+from tests.private_index import AUDIT, MARKER_VARIABLE, PLUGIN, Bed, bed_or_skip
 
 pytestmark = pytest.mark.real
 
@@ -40,7 +40,7 @@ _INDEX_VARIABLES = ("UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX", "PIP_INDEX
 @pytest.fixture(scope="module")
 def served() -> Iterator[Bed]:
     """One bed for the module: the real index is fetched through it once."""
-    with private_bed(USER, PASSWORD) as bed:
+    with bed_or_skip(USER, PASSWORD) as bed:
         yield bed
 
 
