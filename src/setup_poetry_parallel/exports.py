@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
+from setup_poetry_parallel import downloads
 from setup_poetry_parallel.install import Install
 from setup_poetry_parallel.job import Job
 from setup_poetry_parallel.key import InstallSpec
@@ -32,6 +33,13 @@ def of_plan(planned: Plan, install_dir: PurePath, download_cache: PurePath | Non
             # actions/cache of the download cache: exact for this lock file, else the newest
             # cache of the same Poetry and platform (most archives are still the same).
             "download-cache": str(download_cache) if download_cache else "",
+            # What cache-dependencies uploads: the archives only. Poetry's HTTP cache (under
+            # `cache/`) keeps a request's Authorization header in an entry when the index
+            # answers `Vary: Authorization` (cachecontrol's serialize.py stores the headers
+            # Vary names): never uploaded to the Actions cache.
+            "download-archives": str(downloads.artifacts(Path(download_cache)))
+            if download_cache
+            else "",
             "downloads-key": prefix + planned.lock_digest,
             "downloads-restore-key": prefix,
         },
