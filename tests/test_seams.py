@@ -455,3 +455,28 @@ def test_a_plugin_that_names_its_source_is_pinned_to_it_by_an_explicit_index(
     assert "s3cret-tok" not in text
     assert calls[0].env["UV_INDEX_IN_HOUSE_PASSWORD"] == "s3cret-tok"
     assert "UV_EXTRA_INDEX_URL" not in calls[0].env  # the job's extra index is not searched first
+
+
+def test_where_primary_sources_replace_pypi_the_setup_index_serves_only_poetry_by_name(
+    calls: list[Call], tmp_path: Path
+) -> None:
+    """Poetry and every pin of its locked table come from the setup's index alone; the plugins
+    and everything else from the project's sources, never from that index."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "pyproject.toml").write_text(
+        '[[tool.poetry.source]]\nname = "internal"\nurl = "https://repo.example/simple"\n',
+        encoding="utf-8",
+    )
+    index = read_index({"UV_DEFAULT_INDEX": "https://mirror.example/simple"}, tmp_path / "p")
+    chosen = spec("uv", (PDV,), LOCKED)
+    venv = VenvPaths(tmp_path / "b1", windows=False)
+    (tmp_path / "b1").mkdir()
+    Installer(chosen, index, {}).install(venv, list(chosen.pinned))
+    project = tmp_path / "b1" / "spp-sources" / "pyproject.toml"
+    assert calls[0].argv[-3:] == ["-r", str(project), PDV]  # poetry==2.5.1 only through the file
+    text = project.read_text(encoding="utf-8")
+    assert '"poetry==2.5.1",' in text
+    assert '"poetry" = { index = "uv_default_index" }' in text
+    assert '"dulwich" = { index = "uv_default_index" }' in text  # a locked dependency
+    assert "poetry-dynamic-versioning" not in text
+    assert calls[0].env["UV_DEFAULT_INDEX"] == "internal=https://repo.example/simple"

@@ -28,15 +28,10 @@ def test_without_sources_pypi_alone() -> None:
     assert order([]) == ["pypi:primary"]
 
 
-def test_a_primary_source_switches_pypi_off_and_the_setup_index_comes_last() -> None:
-    """Poetry never asks PyPI then; the setup's index serves only what no source has."""
-    assert order(
-        [INTERNAL, {"name": "extra", "url": "https://x/simple", "priority": "supplemental"}]
-    ) == [
-        "internal:primary",
-        "extra:supplemental",
-        "pypi:primary",
-    ]
+def test_a_primary_source_switches_pypi_off() -> None:
+    """Poetry never asks PyPI then, and the search order never has the setup's index."""
+    supplemental = {"name": "extra", "url": "https://x/simple", "priority": "supplemental"}
+    assert order([INTERNAL, supplemental]) == ["internal:primary", "extra:supplemental"]
 
 
 def test_supplemental_alone_comes_after_pypi() -> None:
@@ -98,13 +93,14 @@ def test_uv_gets_urls_without_credentials_and_credentials_by_index_name() -> Non
         "POETRY_HTTP_BASIC_INTERNAL_USERNAME": "ci",
         "POETRY_HTTP_BASIC_INTERNAL_PASSWORD": "s3cret",
     }
-    project = sources.parse([INTERNAL], environ)
+    supplemental = {**INTERNAL, "priority": "supplemental"}
+    project = sources.parse([supplemental], environ)
     setup = sources.Source("pypi", SafeUrl("https://pypi.org/simple"), "primary")
     env = uv_indexes(sources.search_order(project, setup), project)
     assert env == {
         "UV_INDEX_STRATEGY": "first-index",
-        "UV_INDEX": "internal=https://repo.example/simple",
-        "UV_DEFAULT_INDEX": "pypi=https://pypi.org/simple",
+        "UV_INDEX": "pypi=https://pypi.org/simple",
+        "UV_DEFAULT_INDEX": "internal=https://repo.example/simple",
         "UV_INDEX_INTERNAL_USERNAME": "ci",
         "UV_INDEX_INTERNAL_PASSWORD": "s3cret",
     }
@@ -136,11 +132,19 @@ def test_without_an_index_variable_the_primary_source_is_the_setup_index(tmp_pat
     assert "pypi.org" not in str(index.uv_env)
 
 
-def test_an_index_variable_stays_the_setup_index_after_the_sources(tmp_path: Path) -> None:
+def test_an_index_variable_serves_only_poetry_where_primary_sources_replace_pypi(
+    tmp_path: Path,
+) -> None:
+    """The user's index is not searched for plugins (Poetry would not ask PyPI): it serves
+    Poetry and its locked table, pinned by name (installer.py), with its credentials."""
     project = write_project(tmp_path / "p", PRIMARY_PROJECT)
-    index = read_index({"UV_DEFAULT_INDEX": "https://mirror.example/simple"}, project)
+    index = read_index({"UV_DEFAULT_INDEX": "https://bot:t0ken@mirror.example/simple"}, project)
     assert index.url.public == "https://mirror.example/simple"
-    assert [s.name for s in index.search] == ["internal", "uv_default_index"]
+    assert [s.name for s in index.search] == ["internal"]
+    assert index.pins_poetry
+    assert index.uv_env["UV_DEFAULT_INDEX"] == "internal=https://repo.example/simple"
+    assert index.uv_env["UV_INDEX_UV_DEFAULT_INDEX_PASSWORD"] == "t0ken"
+    assert "UV_INDEX" not in index.uv_env
 
 
 def test_a_bad_source_is_an_input_error(tmp_path: Path) -> None:

@@ -97,6 +97,12 @@ class Index:
         """The indexes of the install, in the order uv searches them (sources.search_order)."""
         return sources.search_order(self.project_sources, self.source)
 
+    @property
+    def pins_poetry(self) -> bool:
+        """The setup's index is not searched (the project's primary sources replace PyPI), so
+        Poetry and its locked dependencies are pinned to it by name (installer.py)."""
+        return all(s.url.public != self.url.public for s in self.search)
+
 
 @dataclass(frozen=True)
 class Host:
@@ -236,7 +242,9 @@ def read_index(environ: Mapping[str, str], working_directory: Path | None = None
         "PIP_TIMEOUT": environ.get("PIP_TIMEOUT") or f"{timeout:g}",
         "PIP_RETRIES": environ.get("PIP_RETRIES") or str(retries),
     }
-    return replace(index, uv_env=uv_indexes(index.search, index.project_sources), pip_env=pip_env)
+    pinned = [index.source] if index.pins_poetry else []
+    uv_env = uv_indexes(index.search, index.project_sources, pinned)
+    return replace(index, uv_env=uv_env, pip_env=pip_env)
 
 
 def _project_sources(
@@ -272,7 +280,9 @@ UV_INDEX_VARIABLES: Final = (
 
 
 def uv_indexes(
-    search: Sequence[sources.Source], project: Sequence[sources.Source]
+    search: Sequence[sources.Source],
+    project: Sequence[sources.Source],
+    setup: Sequence[sources.Source] = (),
 ) -> dict[str, str]:
     """uv's variables for the search order: URLs without credentials (uv prints them, and
     argv is readable by every user of the host), credentials in `UV_INDEX_<NAME>_*`, which
@@ -280,7 +290,7 @@ def uv_indexes(
     that lists it, never the best version across indexes (uv's default, against dependency
     confusion; Poetry merges its primary sources, a difference only when two of them carry
     the same name)."""
-    named = [*search, *(s for s in project if s.priority == "explicit")]
+    named = [*search, *(s for s in project if s.priority == "explicit"), *setup]
     env = {
         "UV_INDEX_STRATEGY": "first-index",
         "UV_DEFAULT_INDEX": f"{search[-1].uv_name}={search[-1].url.public}",
@@ -432,12 +442,13 @@ def _job_id(text: str) -> str:
 def _installer(text: str, index: Index) -> Installer:
     if text not in INSTALLERS:
         raise InputError(f"installer {text!r} is unknown: use auto, uv or pip", input="installer")
-    if text == "pip" and len(index.search) > 1:
+    if text == "pip" and (len(index.search) > 1 or index.pins_poetry):
         # pip merges every index it is given and takes the best version: a public package
         # could then replace one the project gets from its own source.
         raise InputError(
             "installer pip cannot keep the project's sources apart (it takes the best version"
-            f" across {', '.join(s.name for s in index.search)}): use installer uv, the default",
+            f" across {', '.join(dict.fromkeys(s.name for s in (*index.search, index.source)))}):"
+            " use installer uv, the default",
             input="installer",
         )
     return "pip" if text == "pip" else "uv"

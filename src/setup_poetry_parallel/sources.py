@@ -160,9 +160,10 @@ def search_order(project: Sequence[Source], setup_index: Source) -> tuple[Source
 
     PyPI stands where the project declares it (a primary or supplemental `pypi` source), else
     first when no primary source is declared. With primary sources and no `pypi`, Poetry never
-    asks PyPI: the setup's index then comes last, after the supplemental sources, where it
-    serves only what none of the project's sources has (Poetry and its hash-locked
-    dependencies, on an internal index that lacks them), unless it is one of them already.
+    asks PyPI, and neither does this list: the setup's index then serves only Poetry and its
+    hash-locked dependencies, pinned to it by name (installer.py), so a plugin or a plugin's
+    dependency that none of the project's sources has fails as it fails in Poetry, instead of
+    coming from a public index.
     """
     usable = [s for s in project if s.priority != "explicit"]
     ordered = [s for s in usable if s.priority == "primary"]
@@ -170,10 +171,8 @@ def search_order(project: Sequence[Source], setup_index: Source) -> tuple[Source
     if pypi := next((s for s in ordered if s.name.lower() == PYPI), None):
         stand_in = replace(setup_index, priority=pypi.priority)
         return tuple(stand_in if s is pypi else s for s in ordered)
-    if any(s.url.public == setup_index.url.public for s in ordered):
-        return tuple(ordered)
     if any(s.priority == "primary" for s in ordered):
-        return (*ordered, setup_index)
+        return tuple(ordered)
     return (setup_index, *ordered)
 
 
