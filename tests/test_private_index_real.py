@@ -214,9 +214,12 @@ def test_primary_source_without_the_plugin_never_falls_back_to_the_public_index(
     env = environment(bed, **poetry_credentials())
     done = setup(root, tmp_path / "install", tmp_path / "state", "hidden", env=env)
     assert done.returncode != 0, f"installed {PLUGIN} {installed(done, PLUGIN)}"
+    assert_never_public(bed, PLUGIN)
     [line] = error_lines(done.stderr)
     assert PLUGIN in line, line
-    assert not bed.public.downloads(PLUGIN)
+    # Where it was looked for: the source, not the index that was never asked for it.
+    assert "internal" in line or bed.internal.base.removeprefix("http://") in line, line
+    assert bed.public.url not in line, line
     assert not list((tmp_path / "install").glob("**/acme_poetry_plugin-99.0.0.dist-info"))
 
 
