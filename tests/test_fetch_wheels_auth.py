@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import fetch_wheels
+from setup_poetry_parallel import fetch_wheels, settings
 from tests.loopback import serving
 from tests.test_bootstrap import _bootstrap, _checkout, _env
 
@@ -110,14 +110,17 @@ def test_a_redirect_within_the_index_keeps_the_credentials(index: Server) -> Non
 
 
 def test_the_index_credentials_come_from_netrc_when_its_url_has_none(
-    index: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    index: Server, tmp_path: Path
 ) -> None:
     netrc = tmp_path / "netrc"
     netrc.write_text(f"machine 127.0.0.1 login {USER} password {TOKEN}\n")
     netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
     index.needs_auth = True
-    body, _ = fetch_wheels.Index(f"{index.base}/simple", 5).get(f"{index.base}/simple/x/")
+    # settings.read_index puts the netrc entry into the index URL, as the bootstrap reads it.
+    environ = {"UV_DEFAULT_INDEX": f"{index.base}/simple", "NETRC": str(netrc)}
+    url = settings.read_index(environ, tmp_path).url
+    assert str(url) == f"http://***@{index.base.removeprefix('http://')}/simple"
+    body, _ = fetch_wheels.Index(url.secret, 5).get(f"{index.base}/simple/x/")
     assert body == b"the file"
     assert index.seen[-1].get("Authorization") == BASIC
 

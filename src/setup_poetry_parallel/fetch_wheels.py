@@ -30,7 +30,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from http.client import HTTPMessage
@@ -189,43 +188,20 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or ""), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-def netrc_credentials(host: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """(login, password) for `host` from $NETRC, else ~/.netrc, as uv reads them."""
-    path = environ.get("NETRC") or os.path.join(environ.get("HOME") or "~", ".netrc")
-    path = os.path.expanduser(path)
-    if not host or not os.path.isfile(path):
-        return None
-    import netrc  # only where there is one
-
-    try:
-        found = netrc.netrc(path).authenticators(host)
-    except (netrc.NetrcParseError, OSError, UnicodeDecodeError):
-        return None
-    return (found[0], found[2] or "") if found else None
-
-
 class Index:
-    """An index URL and the timeout of every request. Its credentials (from the URL, else from
-    netrc for its host) become a Basic header sent to its origin only, redirects included."""
+    """An index URL and the timeout of every request. Its credentials (in the URL: settings.
+    read_index puts the ~/.netrc entry for the index there, as uv would use it) become a Basic
+    header sent to its origin only, redirects included."""
 
-    def __init__(self, url: str, timeout: float, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, url: str, timeout: float) -> None:
         parts = urllib.parse.urlsplit(url.rstrip("/"))
         self.host = parts.hostname or ""
         self.auth: dict[str, str] = {}
-        credentials: tuple[str, str] | None = None
-        self.credentials_from = "URL"
         if parts.username is not None:
-            credentials = (
-                urllib.parse.unquote(parts.username),
-                urllib.parse.unquote(parts.password or ""),
-            )
-            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-        else:  # as uv: netrc only for a URL without credentials of its own
-            credentials = netrc_credentials(self.host, os.environ if environ is None else environ)
-            self.credentials_from = "netrc"
-        if credentials:
-            raw = ":".join(credentials).encode()
+            user = urllib.parse.unquote(parts.username)
+            raw = f"{user}:{urllib.parse.unquote(parts.password or '')}".encode()
             self.auth = {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
         self.url = urllib.parse.urlunsplit(parts)
         self.origin = origin(self.url)
         self.timeout = timeout
@@ -274,8 +250,7 @@ class Index:
                 request.add_unredirected_header(name, value)
 
     def refused(self, code: int) -> str:
-        sent = {"URL": "sent from its URL", "netrc": "sent from ~/.netrc"}
-        why = sent[self.credentials_from] if self.auth else "none sent"
+        why = "credentials from its URL or ~/.netrc sent" if self.auth else "none sent"
         return (
             f"the index refused the credentials for {self.url} (HTTP {code}: {why}): set"
             " user and password in the URL of UV_DEFAULT_INDEX, UV_INDEX_URL or PIP_INDEX_URL"
@@ -370,11 +345,10 @@ def install(
     index_url: str,
     timeout: float,
     lock: Path = LOCK,
-    environ: Mapping[str, str] | None = None,
 ) -> None:
     """Fetch, check and unpack every locked file for this host into `target`; check uv runs."""
     files = wanted(json.loads(lock.read_text(encoding="utf-8")), this_host())
-    index = Index(index_url, timeout, environ)
+    index = Index(index_url, timeout)
 
     def one(filename: str) -> None:
         unpack(fetch(index, filename, files[filename]), target)
