@@ -34,17 +34,28 @@ def installer_error(
     if found := _login_problem(text, sources):
         found.details = text
         return found
-    for classify in (
-        _disk_problem,
-        _python_problem,
-        _hash_problem,
-        _index_problem,
-        _resolution_problem,
-    ):
+    for classify in (_disk_problem, _python_problem, _hash_problem, _index_problem):
         if found := classify(text, spec, index, install_dir):
             found.details = text
             return found
+    searched = _searched(spec, sources) or f"the index {index}"
+    if found := _resolution_problem(text, spec, index, searched):
+        found.details = text
+        return found
     return exc
+
+
+def _searched(spec: InstallSpec, sources: Index | None) -> str | None:
+    """Where uv looked for the plugins, for a plugin it did not find: the project's sources in
+    order, or the one a plugin names (never the setup's index alone where it was not asked)."""
+    if sources is None:
+        return None
+    pinned = {name for _, name in spec.sourced}
+    named = [s for s in sources.project_sources if s.uv_name in pinned]
+    where = [*sources.search, *(s for s in named if s not in sources.search)]
+    own = {s.name for s in sources.project_sources}
+    described = [f"source {s.name!r} ({s.url})" if s.name in own else str(s.url) for s in where]
+    return ("the index " if len(where) == 1 else "the indexes ") + ", then ".join(described)
 
 
 # uv and pip on a 401/403: an index refusing the credentials is no missing release and no
@@ -149,8 +160,10 @@ def _index_problem(
 
 
 def _resolution_problem(
-    text: str, spec: InstallSpec, index: str, install_dir: Path
+    text: str, spec: InstallSpec, index: str, searched: str
 ) -> SetupError | None:
+    """`index`: the setup's (Poetry and its table); `searched`: where the plugins were looked
+    for (the project's sources)."""
     if re.search(r"there is no version of poetry==", text, re.IGNORECASE):
         return InputError(
             f"poetry-version {spec.poetry_version} does not exist on the index {index}:"
@@ -170,7 +183,7 @@ def _resolution_problem(
     plugin = _plugin_named(missing.group(1), spec) if missing else None
     if missing and plugin and ("not found" in missing.group(0) or "from versions: none" in text):
         return InputError(
-            f"plugin {plugin!r} is not on the index {index}: check its name in"
+            f"plugin {plugin!r} is not on {searched}: check its name in"
             " [tool.poetry.requires-plugins] or the plugins input",
             plugin=plugin,
         )
@@ -180,7 +193,7 @@ def _resolution_problem(
         with_lock = f" and its locked dependencies ({poetry_deps.lock_name(spec.poetry_version)})"
         return InputError(
             f"no release satisfies {', '.join(repr(p) for p in plugins) or 'the plugins'} together"
-            f" with poetry=={spec.poetry_version}{with_lock if locked else ''} on {index}"
+            f" with poetry=={spec.poetry_version}{with_lock if locked else ''} on {searched}"
             f" ({_last_cause(text)}): relax the plugin constraint or pin another poetry-version"
             f"{', or set poetry-dependencies: latest' if locked else ''}",
             plugin=plugins[0] if len(plugins) == 1 else None,
