@@ -209,3 +209,11 @@ def test_a_source_the_project_does_not_declare_is_refused(tmp_path: Path) -> Non
 def test_pip_cannot_pin_a_plugin_to_its_source(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="installer pip cannot take acme-poetry-plugin"):
         plan_for(write_project(tmp_path / "p", PLUGIN_FROM_SOURCE), {}, "--installer", "pip")
+
+
+def test_a_source_at_pypis_url_is_pypi_and_the_setup_index_stands_there() -> None:
+    """A project may name PyPI's simple API as a primary source (where Poetry's implicit JSON
+    source is out of reach): the user's mirror of PyPI serves it, as it serves PyPI."""
+    pypi = {"name": "simple", "url": "https://pypi.org/simple/", "priority": "primary"}
+    assert order([pypi]) == ["pypi:primary"]
+    assert order([INTERNAL, pypi]) == ["internal:primary", "pypi:primary"]

@@ -32,6 +32,9 @@ from setup_poetry_parallel.redaction import SafeUrl
 Priority = Literal["primary", "supplemental", "explicit"]
 PRIORITIES: Final = ("primary", "supplemental", "explicit")
 PYPI: Final = "pypi"  # Poetry's name for PyPI, as a source or implicitly
+# A source at PyPI's own simple API is PyPI, whatever its name (projects declare one where
+# Poetry's implicit JSON source is out of reach): the setup's index stands there too.
+PYPI_URLS: Final = ("https://pypi.org/simple", "https://pypi.python.org/simple")
 
 
 class SourceError(ValueError):
@@ -158,7 +161,8 @@ def search_order(project: Sequence[Source], setup_index: Source) -> tuple[Source
     """The indexes uv searches, first to last, for every name no source is named for: Poetry's
     order, with the setup's index where PyPI stands.
 
-    PyPI stands where the project declares it (a primary or supplemental `pypi` source), else
+    PyPI stands where the project declares it (a primary or supplemental source named `pypi`,
+    or at PyPI's URL), else
     first when no primary source is declared. With primary sources and no `pypi`, Poetry never
     asks PyPI, and neither does this list: the setup's index then serves only Poetry and its
     hash-locked dependencies, pinned to it by name (installer.py), so a plugin or a plugin's
@@ -168,12 +172,16 @@ def search_order(project: Sequence[Source], setup_index: Source) -> tuple[Source
     usable = [s for s in project if s.priority != "explicit"]
     ordered = [s for s in usable if s.priority == "primary"]
     ordered += [s for s in usable if s.priority == "supplemental"]
-    if pypi := next((s for s in ordered if s.name.lower() == PYPI), None):
+    if pypi := next((s for s in ordered if is_pypi(s)), None):
         stand_in = replace(setup_index, priority=pypi.priority)
-        return tuple(stand_in if s is pypi else s for s in ordered)
+        return tuple(dict.fromkeys(stand_in if is_pypi(s) else s for s in ordered))
     if any(s.priority == "primary" for s in ordered):
         return tuple(ordered)
     return (setup_index, *ordered)
+
+
+def is_pypi(source: Source) -> bool:
+    return source.name.lower() == PYPI or source.url.public.rstrip("/") in PYPI_URLS
 
 
 def explicit(project: Sequence[Source]) -> dict[str, Source]:
