@@ -18,6 +18,7 @@ import pytest
 
 from setup_poetry_parallel import cli
 from setup_poetry_parallel.redaction import SafeUrl
+from setup_poetry_parallel.settings import Index
 from tests.fault_index import Fault, closed_port_url, serve
 from tests.projects import make_project
 
@@ -112,7 +113,7 @@ def test_version_resolution_retries_through_a_short_outage(
                 fault.kind = "none"
 
         pytest.MonkeyPatch().setattr(versions, "_sleep", recover)
-        releases = versions.fetch_releases(SafeUrl(url), timeout=2, retries=3)
+        releases = versions.fetch_releases(Index(SafeUrl(url), timeout=2, retries=3))
     assert any(str(r.version) == "2.5.1" for r in releases)
     assert len(fault.requests) == 3
 

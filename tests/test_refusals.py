@@ -105,7 +105,7 @@ def refusing(code: int) -> Iterator[str]:
 @pytest.mark.parametrize("code", [401, 403])
 def test_the_release_lookup_says_a_refused_login(code: int) -> None:
     with refusing(code) as url, pytest.raises(SetupError) as caught:
-        versions.fetch_releases(SafeUrl(url), "poetry", timeout=5, retries=0)
+        versions.fetch_releases(Index(SafeUrl(url), timeout=5, retries=0), "poetry")
     assert not isinstance(caught.value, InputError)  # "does not exist" would be bad input
     assert caught.value.message.startswith("the index refused the credentials for 127.0.0.1:")
     assert f"(HTTP {code}," in caught.value.message
@@ -124,3 +124,15 @@ def test_the_release_files_lookup_names_the_project_source() -> None:
         f"the index refused the credentials for source 'internal' (127.0.0.1:{port})"
     ), caught.value.message
     assert ENCODED not in caught.value.message
+
+
+def test_the_release_lookup_names_the_project_source_that_is_the_setup_index() -> None:
+    """Air-gapped: no index variable, the project's primary source is the setup's index."""
+    with refusing(401) as url:
+        port = urllib.parse.urlsplit(url).port
+        assert port is not None
+        with pytest.raises(SetupError) as caught:
+            versions.fetch_releases(setup_index(url, internal(port)), "poetry", retries=0)
+    assert caught.value.message.startswith(
+        f"the index refused the credentials for source 'internal' (127.0.0.1:{port})"
+    ), caught.value.message

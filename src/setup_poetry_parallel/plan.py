@@ -172,7 +172,7 @@ def _poetry_version(settings: Settings, project: ProjectPlugins) -> str:
         return version
     if wanted is not None:
         index = settings.index
-        releases = versions.fetch_releases(index.url, timeout=index.timeout, retries=index.retries)
+        releases = versions.fetch_releases(index)
         newest = poetry_request.newest_allowed(wanted, releases)
         if newest is None:
             raise InputError(

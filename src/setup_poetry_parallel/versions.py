@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 from setup_poetry_parallel import refusals
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.redaction import SafeUrl, redact
-from setup_poetry_parallel.settings import HTTP_RETRIES, HTTP_TIMEOUT, Index
+from setup_poetry_parallel.settings import Index
 
 log = logging.getLogger(__name__)
 
@@ -111,18 +111,27 @@ def releases_from_html(text: str, project: str = "poetry") -> list[Release]:
 
 
 def fetch_releases(
-    index: SafeUrl,
-    project: str = "poetry",
-    *,
-    timeout: float = HTTP_TIMEOUT,
-    retries: int = HTTP_RETRIES,
+    index: Index, project: str = "poetry", *, retries: int | None = None
 ) -> list[Release]:
     """The project's releases, with retries and backoff on connection errors, stalls and 5xx.
 
-    Raises InputError when the index answers that the project does not exist (404), and a
-    one-line SetupError naming the index and the project when it cannot be read at all.
+    Raises InputError when the index answers that the project does not exist (404), a refusal
+    that names the source and its variables on 401/403 (refusals.py), and a one-line
+    SetupError naming the index and the project when it cannot be read at all.
     """
-    return list(_fetch(index, project, timeout, retries))
+    attempts = index.retries if retries is None else retries
+    try:
+        return list(_fetch(index.url, project, index.timeout, attempts))
+    except _Refused as exc:
+        raise refusals.refused(exc.url, exc.code, index) from None
+
+
+class _Refused(Exception):
+    """401/403 inside the cached fetch, which knows only the URL: named by the caller."""
+
+    def __init__(self, url: str, code: int) -> None:
+        super().__init__(code)
+        self.url, self.code = url, code
 
 
 @functools.cache
@@ -138,7 +147,7 @@ def _fetch(index: SafeUrl, project: str, timeout: float, retries: int) -> tuple[
             try:
                 response = session.get(url, headers={"Accept": ACCEPT}, timeout=timeout)
                 if response.status_code in (401, 403):  # a refused login, not a missing release
-                    raise refusals.refused(url, response.status_code)
+                    raise _Refused(url, response.status_code)
                 if response.status_code == 404:
                     raise InputError(
                         f"{project} does not exist on the index {index}: check the index"
@@ -207,7 +216,7 @@ def _sleep(seconds: float) -> None:
 
 
 def resolve(spec: str, index: Index) -> str:
-    return choose(spec, fetch_releases(index.url, timeout=index.timeout, retries=index.retries))
+    return choose(spec, fetch_releases(index))
 
 
 def check_release(version: str, index: Index) -> None:
@@ -217,7 +226,7 @@ def check_release(version: str, index: Index) -> None:
     the same index, then fails with its own clear error (or succeeds where we could not).
     """
     try:
-        releases = fetch_releases(index.url, timeout=index.timeout, retries=min(index.retries, 1))
+        releases = fetch_releases(index, retries=min(index.retries, 1))
     except InputError:
         raise
     except SetupError as exc:
