@@ -244,7 +244,7 @@ class BootstrapHost:
     def first_job(self) -> dict[str, Any]:
         run = self.run(action_checkout(self.box.root, "action-first"))
         # The locked wheels fetched by the bootstrap itself, or pip when that path was refused.
-        path = "pip" if "pip instead" in run.stderr else "locked wheels"
+        path = "pip" if "with pip from" in run.stderr else "locked wheels"
         return {"seconds": run.seconds, "python": str(self.python), "path": path}
 
     def later_job(self, *, fresh_checkout: bool) -> dict[str, Any]:

@@ -416,7 +416,7 @@ def test_a_fresh_host_bootstraps_from_the_locked_wheels_and_runs(tmp_path: Path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("setup-poetry-parallel "), first.stdout
     assert "installing the engine's dependencies into" in first.stderr
-    assert "pip instead" not in first.stderr
+    assert "with pip from" not in first.stderr
     assert "Traceback" not in first.stderr
     engine = _engine_dir(tmp_path)
     assert not _installed_by_pip(engine)
@@ -483,7 +483,7 @@ def test_an_index_without_the_locked_uv_falls_back_to_pip_in_one_line(tmp_path: 
     with _proxy(lagging) as url:
         done = _bootstrap(_checkout(tmp_path), _env(tmp_path, PIP_INDEX_URL=url))
     assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stderr.splitlines() if "pip instead" in line]
+    lines = [line for line in done.stderr.splitlines() if "with pip from" in line]
     assert len(lines) == 1, done.stderr
     assert "does not list uv-" in lines[0]
     assert "Traceback" not in done.stderr
@@ -507,7 +507,7 @@ def test_an_index_listing_another_sha256_for_the_locked_uv_stops_the_bootstrap(
     assert "error: could not install the engine's dependencies" in done.stderr
     assert "differs from the action's table" in done.stderr
     assert "Traceback" not in done.stderr
-    assert "pip instead" not in done.stderr
+    assert "with pip from" not in done.stderr
     assert [p.name for p in (tmp_path / "install" / "engine").iterdir()] == [
         _engine_dir_name(tmp_path) + ".lock"
     ]  # no engine dir, no scratch left behind (and pip never ran: it would have made one)
