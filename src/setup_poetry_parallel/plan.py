@@ -117,12 +117,10 @@ def _sourced(
         if name is None or source_name is None:
             continue
         if source_name not in declared:
-            raise InputError(
-                f"[tool.poetry.requires-plugins] {name} names the source {source_name!r}, which"
-                " no [[tool.poetry.source]] declares: declare it, or remove `source`",
-                file=project.pyproject,
-                plugin=name,
-                line=project.line_of(name),
+            raise project.error(
+                name,
+                f" names the source {source_name!r}, which no [[tool.poetry.source]] declares:"
+                " declare it, or remove `source`",
             )
         if settings.installer == "pip":
             raise InputError(

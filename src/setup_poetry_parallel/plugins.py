@@ -39,6 +39,16 @@ class ProjectPlugins:
     def line_of(self, name: str) -> int | None:
         return _line_of(self.pyproject, name) if self.pyproject else None
 
+    def error(self, name: str, message: str) -> InputError:
+        """An error about plugin `name` (`message` follows its name), annotated on its
+        requires-plugins line."""
+        return InputError(
+            f"[tool.poetry.requires-plugins] {name}{message}",
+            file=self.pyproject,
+            plugin=name,
+            line=self.line_of(name),
+        )
+
     def name_of(self, requirement: str) -> str | None:
         """The table key a converted requirement came from (its project name, canonical)."""
         found = _PROJECT_NAME.match(requirement)
@@ -115,12 +125,8 @@ def named_sources(plugins: ProjectPlugins) -> dict[str, str]:
             if isinstance(c, dict) and c.get("source")
         }
         if len(wanted) > 1:
-            raise InputError(
-                f"[tool.poetry.requires-plugins] {name} names several sources"
-                f" ({', '.join(sorted(wanted))}): name one",
-                file=plugins.pyproject,
-                plugin=name,
-                line=plugins.line_of(name),
+            raise plugins.error(
+                name, f" names several sources ({', '.join(sorted(wanted))}): name one"
             )
         if wanted:
             named[canonical(name)] = wanted.pop()
@@ -194,12 +200,10 @@ def _write_cached(path: Path, requirements: list[str]) -> None:
 
 
 def _bad_plugin(plugins: ProjectPlugins, name: str, why: str) -> InputError:
-    return InputError(
-        f"[tool.poetry.requires-plugins] {name}: {why}; use a Poetry constraint such as"
+    return plugins.error(
+        name,
+        f": {why}; use a Poetry constraint such as"
         ' ">=1.0,<2.0" or a table with version/extras/markers',
-        file=plugins.pyproject,
-        plugin=name,
-        line=plugins.line_of(name),
     )
 
 
