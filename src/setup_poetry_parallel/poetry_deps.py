@@ -16,19 +16,20 @@ import hashlib
 import logging
 import re
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from packaging.version import Version
+
+if TYPE_CHECKING:
+    from setup_poetry_parallel.settings import PoetryDependencies
 
 log = logging.getLogger(__name__)
 
 LOCKS: Final = Path(__file__).parent / "locks"
-MODES: Final = ("locked", "latest")
 LATEST: Final = "latest"
 RELEASE_DATE: Final = "release-date"
 LOCKED: Final = "locked sha256:"  # + the table file's digest
 
-Mode = Literal["locked", "latest"]
 Kind = Literal["locked", "release-date", "latest"]
 
 
@@ -48,7 +49,7 @@ def locked_releases() -> list[str]:
     return sorted(names, key=Version)
 
 
-def choose(mode: Mode, version: str) -> str:
+def choose(mode: PoetryDependencies, version: str) -> str:
     """What the install spec (and key) records for Poetry's dependencies; logs the choice."""
     if mode == "latest":
         log.info("poetry-dependencies: latest: Poetry %s's dependencies resolved afresh", version)

@@ -21,8 +21,8 @@ from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
 from setup_poetry_parallel.redaction import SafeUrl, remember_environment
 
-Installer = Literal["uv", "pip"]
-PoetryDependencies = Literal["locked", "latest"]
+InstallerName = Literal["uv", "pip"]  # installer.Installer runs the one named
+PoetryDependencies = Literal["locked", "latest"]  # poetry_deps.py: the table, or afresh
 OutputFormat = Literal["github", "sh", "dotenv", "json"]
 
 FORMATS: Final = ("github", "sh", "dotenv", "json")
@@ -32,7 +32,6 @@ INDEX_VARIABLES: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")  
 HTTP_TIMEOUT: Final = 30.0  # uv's default UV_HTTP_TIMEOUT
 HTTP_RETRIES: Final = 3  # uv's default UV_HTTP_RETRIES
 INSTALLERS: Final = ("auto", "uv", "pip")
-POETRY_DEPENDENCIES: Final = ("locked", "latest")  # poetry_deps.py: the table, or afresh
 DEFAULT_LOCK_TIMEOUT: Final = 900.0
 TRUE_WORDS: Final = ("true", "True", "TRUE")
 FALSE_WORDS: Final = ("false", "False", "FALSE")
@@ -143,7 +142,7 @@ class Settings:
     state_dir: Path
     job_id: str
     poetry_python: str | None
-    installer: Installer
+    installer: InstallerName
     lock_timeout: float
     project_plugins: bool
     download_cache: Path | None  # Poetry's downloads shared by the host's jobs; None: per job
@@ -439,7 +438,7 @@ def _job_id(text: str) -> str:
     return text
 
 
-def _installer(text: str, index: Index) -> Installer:
+def _installer(text: str, index: Index) -> InstallerName:
     if text not in INSTALLERS:
         raise InputError(f"installer {text!r} is unknown: use auto, uv or pip", input="installer")
     if text == "pip" and (len(index.search) > 1 or index.pins_poetry):

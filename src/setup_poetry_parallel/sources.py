@@ -182,8 +182,3 @@ def search_order(project: Sequence[Source], setup_index: Source) -> tuple[Source
 
 def is_pypi(source: Source) -> bool:
     return source.name.lower() == PYPI or source.url.public.rstrip("/") in PYPI_URLS
-
-
-def explicit(project: Sequence[Source]) -> dict[str, Source]:
-    """Explicit sources by lower-cased name: only the plugins that name one use it."""
-    return {s.name.lower(): s for s in project if s.priority == "explicit"}
