@@ -65,8 +65,9 @@ def run_setup(tmp_path: Path, runner: dict[str, Path], *extra: str, **env: str) 
     return cli.main(argv, environ), ""
 
 
-def fake_build(spec: InstallSpec, paths: Any, settings: Any) -> Install:
+def fake_build(paths: Any, installer: Any, **_: object) -> Install:
     """The install stage at its seam: a build with the files a real one has."""
+    spec: InstallSpec = installer.spec
     venv = paths.build("b1")
     Path(venv.bin).mkdir(parents=True)
     for name in ("python", "poetry"):
@@ -123,7 +124,7 @@ def test_the_error_line_its_details_and_the_annotation_hold_no_credentials(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def failing(*_: object) -> None:
+    def failing(*_: object, **__: object) -> None:
         logging.getLogger("setup_poetry_parallel.install").warning(
             "retrying https://ci-bot:%s@packages.example.com/simple/x/", ENCODED
         )
@@ -152,7 +153,7 @@ def test_a_bugs_traceback_holds_no_credentials(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def bug(*_: object) -> None:
+    def bug(*_: object, **__: object) -> None:
         raise ValueError(f"unexpected answer from {PLUGIN_URL}")
 
     monkeypatch.setattr(engine.install, "ensure", bug)

@@ -16,7 +16,7 @@ from tests.projects import make_project
 RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 
 
-def _boom(*_: object) -> None:
+def _boom(*_: object, **__: object) -> None:
     raise ZeroDivisionError("injected")
 
 

@@ -25,6 +25,7 @@ import pytest
 import setup_poetry_parallel
 from setup_poetry_parallel import cli, engine_deps, install, job, settings
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import install_paths
 from setup_poetry_parallel.settings import RawInputs
 from tests.projects import make_project
@@ -170,7 +171,13 @@ def test_an_install_dir_linked_to_another_users_open_dir_is_refused(
         dict(os.environ),
     )
     # The old code checked only <install-dir>/<key>, which it made itself: accepted.
-    with pytest.raises(SetupError, match=f"belongs to uid {neighbour.uid}") as raised:
+    # The store knows no inputs: the engine names install-dir around it, as here.
+    with (
+        pytest.raises(
+            SetupError, match=f"^install-dir .* belongs to uid {neighbour.uid}"
+        ) as raised,
+        preparing("install-dir", configured.install_dir),
+    ):
         install.make_dirs(install_paths(configured.install_dir, "poetry-x"))
     assert raised.value.input == "install-dir"
     assert not (theirs / "poetry-x").exists()

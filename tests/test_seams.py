@@ -159,23 +159,9 @@ def test_installers_read_one_index_and_one_timeout(
 
 
 def test_poetry_env_use_argv(calls: list[Call], tmp_path: Path) -> None:
-    from setup_poetry_parallel.cli import parser, raw_inputs
-    from setup_poetry_parallel.settings import validate
-
-    args = parser().parse_args(
-        [
-            "--poetry-version",
-            "2.5.1",
-            "--python-version",
-            "3.12",
-            "--working-directory",
-            str(tmp_path),
-        ]
-    )
-    settings = validate(raw_inputs(args, {}), {"PATH": "/bin"})
     paths = job_paths(tmp_path / "state", "j", windows=False)
     python = Interpreter(Path("/opt/py312/bin/python3.12"), "3.12.4")
-    job._use_python(paths, python, settings, {"PATH": "/bin"})
+    job._use_python(paths, python, {"PATH": "/bin"}, tmp_path)
     assert calls[-1].argv == [
         str(paths.poetry_shim), "env", "use", "--no-interaction", "/opt/py312/bin/python3.12"
     ]  # fmt: skip
@@ -197,17 +183,19 @@ def test_python_version_starts_no_poetry_unless_the_path_cannot_decide(
 ) -> None:
     """No `python` on the job's PATH: a link to the requested one, no Poetry started; on
     Windows (no links) `poetry env use`. project_env.py decides; these are the acts."""
-    from setup_poetry_parallel.cli import parser, raw_inputs
-    from setup_poetry_parallel.settings import validate
-
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
-    args = parser().parse_args(["--python-version", "3.12", "--working-directory", str(tmp_path)])
-    settings = validate(raw_inputs(args, {}), {"PATH": str(tmp_path / "empty")})
     python = Interpreter(Path("/opt/py312/bin/python3.12"), "3.12.4")
     for windows in (False, True):
         paths = job_paths(tmp_path / "state", "j", windows=windows)
         Path(paths.pythons).mkdir(parents=True, exist_ok=True)
-        job._give_python(paths, python, settings, {"PATH": str(tmp_path / "empty")})
+        job._give_python(
+            paths,
+            python,
+            {"PATH": str(tmp_path / "empty")},
+            project=tmp_path,
+            env_choice={},
+            state_dir=tmp_path / "state",
+        )
     assert (tmp_path / "state" / "j" / "pythons" / "python").readlink() == python.path
     assert [c.argv[1:3] for c in calls] == [["env", "use"]]  # Windows only
 

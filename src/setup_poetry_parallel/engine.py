@@ -14,6 +14,8 @@ from pathlib import Path
 
 from setup_poetry_parallel import exports, install, job, plan
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.installer import Installer as PoetryInstaller
+from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import install_paths, job_paths
 from setup_poetry_parallel.runner import Exports
 from setup_poetry_parallel.settings import Settings
@@ -24,13 +26,18 @@ log = logging.getLogger(__name__)
 def run(settings: Settings) -> Exports:
     started = time.monotonic()
     planned = plan.make(settings)  # project plugins, exact Poetry, Poetry's Python: spec + key
-    pythons = job.find_pythons(settings)  # the job's own Pythons, before anything is built
+    # The job's own Pythons, before anything is built.
+    pythons = job.find_pythons(settings.python_versions, settings.host, settings.env)
     fresh = not os.path.lexists(job_paths(settings.state_dir, settings.job_id).root)
     job_dirs = job.make_dirs(settings)  # a state-dir that cannot be written fails now
     try:  # check, lock, check again, build, publish; or reuse
-        done = install.ensure(
-            planned.spec, install_paths(settings.install_dir, planned.key), settings
-        )
+        with preparing("install-dir", settings.install_dir):  # the store knows no inputs
+            done = install.ensure(
+                install_paths(settings.install_dir, planned.key),
+                PoetryInstaller(planned.spec, settings.index, settings.env),
+                lock_timeout=settings.lock_timeout,
+                pause=settings.pause,
+            )
     except SetupError as exc:
         raise planned.locate(exc) from None  # a plugin at fault: annotate its pyproject line
     log.info(

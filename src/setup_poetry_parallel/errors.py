@@ -40,6 +40,16 @@ class SetupError(Exception):
         return self.message
 
 
+class PathProblem(SetupError):
+    """A directory of the shared store is refused (`error` None) or its disk failed (`error`).
+    The store does not know which input named that directory: `path_errors.preparing`, around
+    the stage that does, turns it into the error about that input."""
+
+    def __init__(self, message: str, *, error: OSError | None = None, details: str = "") -> None:
+        super().__init__(message, details=details)
+        self.error = error
+
+
 class InputError(SetupError):
     """Bad input: exit code 2, raised before anything is exported."""
 

@@ -43,9 +43,8 @@ from setup_poetry_parallel.installer import Installer
 from setup_poetry_parallel.key import InstallSpec
 from setup_poetry_parallel.locking import hold
 from setup_poetry_parallel.manifest import Manifest
-from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import InstallPaths, VenvPaths
-from setup_poetry_parallel.settings import Pause, Settings
+from setup_poetry_parallel.settings import Pause
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +56,32 @@ class Install:
     reused: bool
 
 
-def ensure(spec: InstallSpec, paths: InstallPaths, settings: Settings) -> Install:
-    with preparing("install-dir", settings.install_dir):
-        if ready := find_ready(paths):
+def ensure(
+    paths: InstallPaths,
+    installer: Installer,
+    *,
+    lock_timeout: float,
+    pause: Pause | None = None,
+) -> Install:
+    """The install of `installer.spec` under `paths`: found, waited for, or built. Knows no
+    inputs: the engine's `path_errors.preparing` names install-dir in an error."""
+    if ready := find_ready(paths):
+        return ready
+    make_dirs(paths)
+    with hold(Path(paths.lock), timeout=lock_timeout, what="the Poetry install"):
+        newest = generations.latest(paths, _hint(paths))
+        if newest and (ready := healthy(paths, newest.build)):
+            log.info("another job published the install (generation %s): reusing it", newest.number)
+            _point_current_at(paths, newest, ready.manifest)
             return ready
-        make_dirs(paths)
-        with hold(Path(paths.lock), timeout=settings.lock_timeout, what="the Poetry install"):
-            newest = generations.latest(paths, _hint(paths))
-            if newest and (ready := healthy(paths, newest.build)):
-                log.info(
-                    "another job published the install (generation %s): reusing it", newest.number
-                )
-                _point_current_at(paths, newest, ready.manifest)
-                return ready
-            # Only the job that builds asks the index: in a burst the others are waiting here,
-            # and eight HTTPS requests (and requests imports) on two cores slow the builder.
-            # It asks while uv installs (0.2 s off a cold setup); the build is published only
-            # if the release is fine, and a missing release is reported as the input it is.
-            with background.Task(
-                versions.check_release, spec.poetry_version, settings.index
-            ) as check:
-                cleanup.collect(paths, newest)
-                return _build(spec, paths, settings, newest, check.result)
+        # Only the job that builds asks the index: in a burst the others are waiting here,
+        # and eight HTTPS requests (and requests imports) on two cores slow the builder.
+        # It asks while uv installs (0.2 s off a cold setup); the build is published only
+        # if the release is fine, and a missing release is reported as the input it is.
+        spec = installer.spec
+        with background.Task(versions.check_release, spec.poetry_version, installer.index) as check:
+            cleanup.collect(paths, newest)
+            return _build(paths, installer, pause, newest, check.result)
 
 
 def find_ready(paths: InstallPaths) -> Install | None:
@@ -88,8 +91,8 @@ def find_ready(paths: InstallPaths) -> Install | None:
     data = trust.read_json(Path(paths.current))
     if data is None:
         return None
-    trust.check_dir(Path(paths.root).parent, input="install-dir")
-    trust.check_dir(Path(paths.root), input="install-dir")
+    trust.check_dir(Path(paths.root).parent)
+    trust.check_dir(Path(paths.root))
     build = data.get("build")
     if not isinstance(build, str) or not BUILD_ID.match(build):
         log.warning("%s names no valid build: asking the published generations", paths.current)
@@ -158,16 +161,17 @@ def make_dirs(paths: InstallPaths) -> None:
         Path(paths.builds),
         generations.directory(paths),
     ):
-        trust.make_dir(directory, input="install-dir")
+        trust.make_dir(directory)
 
 
 def _build(
-    spec: InstallSpec,
     paths: InstallPaths,
-    settings: Settings,
+    installer: Installer,
+    pause: Pause | None,
     seen: Published | None,
     release_checked: Callable[[], object],
 ) -> Install:
+    spec = installer.spec
     build_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
     venv = paths.build(build_id)
     root = Path(venv.root)
@@ -178,13 +182,7 @@ def _build(
         atomic.create_new(owner, json.dumps(owners.identity()), fsync=True)
         root.mkdir(mode=0o755)
         with owners.heartbeat(owner) as collected, _umask_at_least(0o022):
-            found = _make(
-                venv,
-                Installer(spec, settings.index, settings.env),
-                spec,
-                settings.pause,
-                release_checked,
-            )
+            found = _make(venv, installer, spec, pause, release_checked)
             manifest = Manifest(
                 build=build_id,
                 poetry_version=spec.poetry_version,
@@ -197,7 +195,7 @@ def _build(
                 built_at=time.time(),
             )
             atomic.replace(root / "manifest.json", manifest.to_json(), fsync=True)
-            _pause_for_tests("publish", settings.pause)
+            _pause_for_tests("publish", pause)
             done = _publish(paths, seen, Install(venv, manifest, reused=False), collected.is_set)
         if done.venv != venv:
             _discard(root)  # another setup published first: nobody ever saw this build

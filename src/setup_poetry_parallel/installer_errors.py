@@ -11,9 +11,8 @@ import re
 from pathlib import Path
 
 from setup_poetry_parallel import poetry_deps, refusals
-from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.errors import InputError, PathProblem, SetupError
 from setup_poetry_parallel.key import InstallSpec
-from setup_poetry_parallel.path_errors import path_error
 from setup_poetry_parallel.paths import VenvPaths
 from setup_poetry_parallel.settings import Index
 
@@ -258,5 +257,6 @@ def _mentions(text: str, requirement: str) -> bool:
 
 
 def disk_error(exc: OSError, install_dir: Path) -> SetupError:
-    """The installer's disk failures are about the install dir."""
-    return path_error(exc, "install-dir", install_dir)
+    """The installer's disk failures are about the install dir: named by the caller's
+    `path_errors.preparing`, which knows the input that gave it."""
+    return PathProblem(f"{install_dir} failed: {exc.strerror}", error=exc)

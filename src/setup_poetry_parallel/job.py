@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -27,7 +28,7 @@ from setup_poetry_parallel.interpreters import Interpreter
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import JobPaths, job_paths
 from setup_poetry_parallel.plan import Plan
-from setup_poetry_parallel.settings import Settings
+from setup_poetry_parallel.settings import Host, Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,9 @@ class Job:
     path: list[str]  # prepended to PATH, first entry first
 
 
-def find_pythons(settings: Settings) -> list[Interpreter]:
+def find_pythons(versions: Sequence[str], host: Host, env: Mapping[str, str]) -> list[Interpreter]:
     """Before anything is installed: a Python that is not there is bad input."""
-    return [interpreters.find(v, settings.host, settings.env) for v in settings.python_versions]
+    return [interpreters.find(v, host, env) for v in versions]
 
 
 def make_dirs(settings: Settings) -> JobPaths:
@@ -121,7 +122,14 @@ def finish(
         _prune(settings.download_cache)
     if settings.project_python and (settings.working_directory / "pyproject.toml").is_file():
         project_python = pythons[settings.python_versions.index(settings.project_python)]
-        _give_python(job, project_python, settings, {**settings.env, **env})
+        _give_python(
+            job,
+            project_python,
+            {**settings.env, **env},
+            project=settings.working_directory,
+            env_choice=settings.env_choice,
+            state_dir=settings.state_dir,
+        )
     return Job(job, env, [str(job.bin), *([str(job.pythons)] if pythons else [])])
 
 
@@ -160,7 +168,13 @@ def _link(link: Path, target: Path, *, copy: bool = False) -> None:
 
 
 def _give_python(
-    job: JobPaths, python: Interpreter, settings: Settings, env: dict[str, str]
+    job: JobPaths,
+    python: Interpreter,
+    env: dict[str, str],
+    *,
+    project: Path,
+    env_choice: Mapping[str, str],
+    state_dir: Path,
 ) -> None:
     """The project env's Python, without starting Poetry where the job's PATH decides it
     (project_env.py says when and why)."""
@@ -171,20 +185,20 @@ def _give_python(
             requested=python,
             path_python=Path(found) if found else None,
             windows=job.windows,
-            env_choice=settings.env_choice,
-            project=settings.working_directory,
+            env_choice=env_choice,
+            project=project,
             config_dir=Path(job.config),
             virtualenvs=Path(job.virtualenvs),
         )
     )
     if chosen.route is project_env.Route.ENV_USE:
         log.info("project env: poetry env use, since %s", chosen.why)
-        _use_python(job, python, settings, env)
+        _use_python(job, python, env, project)
     elif chosen.route is project_env.Route.LINK:
         # pip too, so that `pip` installs where `python` runs; only `pip3.X` beside the
         # interpreter is surely its own (Debian's /usr/bin/pip3 is the default python3's).
         pip = Path(os.path.realpath(python.path)).with_name(f"pip{python.minor}")
-        with preparing("state-dir", settings.state_dir):
+        with preparing("state-dir", state_dir):
             _link(Path(job.pythons) / "python", python.path)
             if pip.is_file():
                 _link(Path(job.pythons) / "pip", pip)
@@ -200,14 +214,12 @@ def _give_python(
         log.info("project env of this job uses Python %s: %s", python.version, chosen.why)
 
 
-def _use_python(
-    job: JobPaths, python: Interpreter, settings: Settings, env: dict[str, str]
-) -> None:
+def _use_python(job: JobPaths, python: Interpreter, env: dict[str, str], project: Path) -> None:
     """`poetry env use` inside the job's own virtualenvs path: `poetry run python` is this one."""
     process.run(
         [job.poetry_shim, "env", "use", "--no-interaction", str(python.path)],
         env=env,
-        cwd=settings.working_directory,
+        cwd=project,
         what=f"poetry env use {python.version}",
     )
     log.info("project env of this job uses Python %s (%s)", python.version, python.path)

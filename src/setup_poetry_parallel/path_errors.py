@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Literal
 
-from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.errors import InputError, PathProblem, SetupError
 
 _FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 _IN_THE_WAY = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR})
@@ -25,11 +25,18 @@ Kind = Literal["directory", "file"]
 
 @contextlib.contextmanager
 def preparing(input_name: str, path: PurePath, *, expects: Kind = "directory") -> Iterator[None]:
-    """Any OSError raised inside becomes an error about `input_name` (at `path`)."""
+    """Any OSError raised inside, or PathProblem, becomes an error about `input_name`."""
     try:
         yield
     except OSError as exc:
         raise path_error(exc, input_name, path, expects=expects) from None
+    except PathProblem as exc:
+        if exc.error is not None:
+            named = path_error(exc.error, input_name, path, expects=expects)
+        else:
+            named = SetupError(f"{input_name} {exc.message}", input=input_name)
+        named.details = exc.details
+        raise named from None
 
 
 def path_error(  # noqa: PLR0911  # one return per kind of failure, each with its advice

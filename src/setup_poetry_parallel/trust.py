@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from setup_poetry_parallel import dir_checks, volume
-from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.errors import InputError, PathProblem
 
 log = logging.getLogger(__name__)
 
 
-def check_dir(directory: Path, *, input: str | None = None) -> None:
+def check_dir(directory: Path) -> None:
     """Refuse a shared dir that someone else could swap the install in: links, foreign
-    owners, world-writable dirs (sticky ones too: dir_checks.py says why)."""
+    owners, world-writable dirs (sticky ones too: dir_checks.py says why). The caller's
+    `path_errors.preparing` names the input."""
     if why := dir_checks.problem(directory):
-        raise SetupError(f"{input + ' ' if input else ''}{directory} {why}", input=input)
+        raise PathProblem(f"{directory} {why}")
 
 
 def check_private(directory: Path, input: str) -> None:
@@ -31,14 +32,14 @@ def check_private(directory: Path, input: str) -> None:
         raise InputError(f"{input} {directory} {why}", input=input)
 
 
-def make_dir(directory: Path, *, private: bool = False, input: str | None = None) -> None:
+def make_dir(directory: Path, *, private: bool = False, input: str = "state-dir") -> None:
     """Create `directory` (and its parents) with a safe mode whatever the umask, then check
     it: an existing one is trusted only if it passes the same check."""
     dir_checks.make(directory, dir_checks.PRIVATE if private else dir_checks.SHARED)
     if private:
-        check_private(directory, input or "state-dir")
+        check_private(directory, input)
     else:
-        check_dir(directory, input=input)
+        check_dir(directory)
 
 
 def restrict_permissions(root: Path) -> None:
