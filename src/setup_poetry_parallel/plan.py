@@ -30,7 +30,7 @@ from setup_poetry_parallel.plugins import (
     read_project_plugins,
     to_requirements,
 )
-from setup_poetry_parallel.settings import Settings
+from setup_poetry_parallel.settings import Host, Index, Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,18 @@ class Plan:
 def make(settings: Settings) -> Plan:
     with preparing("working-directory", settings.working_directory):
         project = read_project_plugins(settings.working_directory)
-        _check_stale_plugin_cache(settings)
-    poetry_version = _poetry_version(settings, project)
-    project_requirements = _project_requirements(settings, project, poetry_version)
-    poetry_python = _poetry_python(settings)
+        _check_stale_plugin_cache(settings.working_directory, settings.project_plugins)
+    poetry_version = _poetry_version(
+        settings.poetry_version, project, settings.index, settings.working_directory
+    )
+    project_requirements = _project_requirements(
+        project,
+        poetry_version,
+        root=settings.working_directory,
+        cache_dir=settings.install_dir / "requirements-cache",
+        wanted=settings.project_plugins,
+    )
+    poetry_python = _poetry_python(settings.poetry_python, settings.host, settings.env)
     requirements = merge_requirements(project_requirements, settings.plugins)
     kept = applicable(requirements, poetry_python.markers)
     spec = InstallSpec(
@@ -87,29 +95,28 @@ def make(settings: Settings) -> Plan:
         platform=f"{sys.platform}-{platform.machine()}",
         plugin_wheel=plugin_wheel.version(),
         dependencies=poetry_deps.choose(settings.poetry_dependencies, poetry_version),
-        indexes=indexes(settings),
-        sourced=_sourced(settings, project, kept),
+        indexes=indexes(settings.index),
+        sourced=_sourced(settings.index, settings.installer, project, kept),
     )
     return Plan(spec, install_key(spec), project)
 
 
-def indexes(settings: Settings) -> tuple[str, ...]:
+def indexes(index: Index) -> tuple[str, ...]:
     """The index list, as the key and the manifest record it: names, priorities, public URLs."""
-    index = settings.index
     named = [*index.search, *(s for s in index.project_sources if s.priority == "explicit")]
     return tuple(f"{s.uv_name} {s.priority} {s.url.public}" for s in named)
 
 
 def _sourced(
-    settings: Settings, project: ProjectPlugins, requirements: tuple[str, ...]
+    index: Index, installer: str, project: ProjectPlugins, requirements: tuple[str, ...]
 ) -> tuple[tuple[str, str], ...]:
     """The plugins that name a source, with that source's uv name; refused where the project
     declares no such source (Poetry refuses it too) or the installer cannot pin a source."""
     wanted = named_sources(project)
     if not wanted:
         return ()
-    declared = {s.name.lower(): s for s in settings.index.project_sources if s.url.secret}
-    declared[sources.PYPI] = settings.index.source  # `source = "pypi"`: the setup's index
+    declared = {s.name.lower(): s for s in index.project_sources if s.url.secret}
+    declared[sources.PYPI] = index.source  # `source = "pypi"`: the setup's index
     pinned = []
     for requirement in requirements:
         name = project.name_of(requirement)
@@ -122,7 +129,7 @@ def _sourced(
                 f" names the source {source_name!r}, which no [[tool.poetry.source]] declares:"
                 " declare it, or remove `source`",
             )
-        if settings.installer == "pip":
+        if installer == "pip":
             raise InputError(
                 f"installer pip cannot take {name} from the source {source_name!r} alone:"
                 " use installer uv, the default",
@@ -132,13 +139,13 @@ def _sourced(
     return tuple(pinned)
 
 
-def _check_stale_plugin_cache(settings: Settings) -> None:
+def _check_stale_plugin_cache(working_directory: Path, project_plugins: bool) -> None:
     """`<project>/.poetry/plugins` goes on Poetry's sys.path before any plugin can move it, and
     its `.pth` files run then: from an untrusted checkout that is code execution."""
-    stale = settings.working_directory / ".poetry" / "plugins"
+    stale = working_directory / ".poetry" / "plugins"
     if not stale.exists():
         return
-    if not settings.project_plugins:
+    if not project_plugins:
         raise InputError(
             f"{stale} exists and Poetry loads it before any plugin: delete it (it is never"
             " committed); project-plugins: false cannot be honoured while it is there",
@@ -151,14 +158,16 @@ def _check_stale_plugin_cache(settings: Settings) -> None:
     )
 
 
-def _poetry_version(settings: Settings, project: ProjectPlugins) -> str:
+def _poetry_version(
+    requested: str, project: ProjectPlugins, index: Index, working_directory: Path
+) -> str:
     """The input, else what the project asks for; see poetry_request.py for the precedence."""
     wanted = project.requires_poetry
     line = project.line_of("requires-poetry") if wanted is not None else None
     if wanted is not None:
         poetry_request.check_constraint(wanted, project.pyproject, line)
-    if settings.poetry_version:
-        version = _resolve(settings)
+    if requested:
+        version = _resolve(requested, index)
         if wanted is not None and not poetry_request.allows(wanted, version):
             raise InputError(
                 f"poetry-version {version} is outside the project's requires-poetry"
@@ -169,7 +178,6 @@ def _poetry_version(settings: Settings, project: ProjectPlugins) -> str:
             )
         return version
     if wanted is not None:
-        index = settings.index
         releases = versions.fetch_releases(index)
         newest = poetry_request.newest_allowed(wanted, releases)
         if newest is None:
@@ -182,7 +190,7 @@ def _poetry_version(settings: Settings, project: ProjectPlugins) -> str:
             )
         log.info("poetry-version: %s, the newest release within requires-poetry %r", newest, wanted)
         return newest
-    if locked := poetry_request.lock_version(settings.working_directory):
+    if locked := poetry_request.lock_version(working_directory):
         log.info("poetry-version: %s, the release that wrote poetry.lock", locked)
         return locked
     raise InputError(
@@ -192,17 +200,19 @@ def _poetry_version(settings: Settings, project: ProjectPlugins) -> str:
     )
 
 
-def _resolve(settings: Settings) -> str:
-    if versions.is_exact(settings.poetry_version):
-        return settings.poetry_version
-    resolved = versions.resolve(settings.poetry_version, settings.index)
-    log.info("poetry-version %s resolved to %s", settings.poetry_version, resolved)
+def _resolve(requested: str, index: Index) -> str:
+    if versions.is_exact(requested):
+        return requested
+    resolved = versions.resolve(requested, index)
+    log.info("poetry-version %s resolved to %s", requested, resolved)
     return resolved
 
 
 def _project_requirements(
-    settings: Settings, project: ProjectPlugins, poetry_version: str
+    project: ProjectPlugins, poetry_version: str, *, root: Path, cache_dir: Path, wanted: bool
 ) -> list[str]:
+    """The project's plugins as requirements; [] with a warning when `wanted` is false
+    (project-plugins: false)."""
     if not project.table:
         return []
     if versions.major(poetry_version) < 2:
@@ -213,12 +223,8 @@ def _project_requirements(
             file=project.pyproject,
             line=project.line_of("requires-plugins"),
         )
-    requirements = to_requirements(
-        project,
-        settings.working_directory,
-        cache_dir=settings.install_dir / "requirements-cache",
-    )
-    if not settings.project_plugins:
+    requirements = to_requirements(project, root, cache_dir=cache_dir)
+    if not wanted:
         log.warning(
             "project-plugins is false: not installing %s from %s",
             ", ".join(requirements),
@@ -229,8 +235,8 @@ def _project_requirements(
     return requirements
 
 
-def _poetry_python(settings: Settings) -> PoetryPython:
-    if not settings.poetry_python:
+def _poetry_python(requested: str | None, host: Host, env: Mapping[str, str]) -> PoetryPython:
+    if not requested:
         # The engine's own interpreter: the same for every job on the host, so they share.
         from packaging.markers import default_environment
 
@@ -239,18 +245,16 @@ def _poetry_python(settings: Settings) -> PoetryPython:
             platform.python_version(),
             {k: str(v) for k, v in default_environment().items()},
         )
-    if os.sep in settings.poetry_python or "/" in settings.poetry_python:
-        found = interpreters.probe([settings.poetry_python], settings.env)
+    if os.sep in requested or "/" in requested:
+        found = interpreters.probe([requested], env)
         if not found:
             raise InputError(
-                f"poetry-python {settings.poetry_python!r} is not a working Python interpreter:"
+                f"poetry-python {requested!r} is not a working Python interpreter:"
                 " give a path to one, or a version such as 3.12",
                 input="poetry-python",
             )
     else:
-        found = interpreters.find(
-            settings.poetry_python, settings.host, settings.env, input_name="poetry-python"
-        )
+        found = interpreters.find(requested, host, env, input_name="poetry-python")
     return PoetryPython(str(found.path.resolve()), found.version, found.markers)
 
 

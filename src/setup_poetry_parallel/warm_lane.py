@@ -35,7 +35,7 @@ import sys
 import time
 import zlib
 
-from setup_poetry_parallel import dir_checks, job_ids
+from setup_poetry_parallel import dir_checks, job_ids, nofollow
 
 # Not imported at run time: typing alone costs as much as the rest of the lane.
 TYPE_CHECKING = False
@@ -156,7 +156,7 @@ def _key(mine: str, *, create: bool) -> bytes | None:
         _make_key(mine, path)
     try:
         info = os.lstat(mine)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, nofollow.READ)
     except OSError:
         return None
     try:
@@ -180,7 +180,7 @@ def _make_key(mine: str, path: str) -> None:
     # Written whole under a fresh name, then linked into place: a reader never sees half a key,
     # and of two recorders at once one key wins (link fails if the name exists).
     scratch = f"{path}.{os.getpid()}.{os.urandom(4).hex()}"
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(scratch, nofollow.NEW, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(os.urandom(KEY_SIZE))
@@ -344,7 +344,7 @@ def _naming(current: str, build: str) -> list[int]:
     file), so the lane compares this identity instead of parsing JSON."""
     import json
 
-    fd = os.open(current, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(current, nofollow.READ)
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
         if json.loads(handle.read()).get("build") != build:
@@ -411,7 +411,7 @@ def replay(argv: list[str], environ: Mapping[str, str], started: float) -> bool:
 def _read_record(path: str) -> dict[str, Any] | None:
     """Only a record this user (or root) wrote, never through a link (trust.py's rule)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, nofollow.READ)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
