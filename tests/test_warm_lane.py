@@ -150,6 +150,27 @@ def test_the_job_dir_is_the_one_settings_derives(
     assert warm_lane.install_dir(env) == str(settings.install_dir)
 
 
+def test_the_lane_imports_only_what_its_budget_allows() -> None:
+    """No json, re, typing, hashlib or pathlib on the warm path (each costs as much as the
+    lane's work): the modules of ours it imports (the no-follow flags, the dir checks) must
+    stay as cheap as it is."""
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
+        "from setup_poetry_parallel import warm_lane\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(SRC.parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = set(run.stdout.split())
+    ours = {name for name in imported if name.split(".")[0] == "setup_poetry_parallel"}
+    assert {"setup_poetry_parallel.dir_checks", "setup_poetry_parallel.nofollow"} <= ours
+    assert imported - ours == {"__future__", "zlib"}  # beyond what `python -I` loads anyway
+
+
 @pytest.mark.parametrize(
     "extra", [{"INPUT_JOB_ID": "../up"}, {"INPUT_STATE_DIR": "a\nb"}, {"RUNNER_TEMP": ""}]
 )

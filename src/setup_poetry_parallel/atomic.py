@@ -15,20 +15,15 @@ import time
 from pathlib import Path
 from typing import Final
 
+from setup_poetry_parallel import nofollow
+
 RENAME_PATIENCE: Final = 10.0
-_NEW: Final = (
-    os.O_WRONLY
-    | os.O_CREAT
-    | os.O_EXCL
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
 
 
 def create_new(path: Path, text: str | bytes, *, fsync: bool = False) -> None:
     """`text` as UTF-8, or bytes as they are."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    with os.fdopen(os.open(path, _NEW, 0o644), "wb") as handle:
+    with os.fdopen(os.open(path, nofollow.NEW, 0o644), "wb") as handle:
         handle.write(data)
         if fsync:
             handle.flush()

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from setup_poetry_parallel import dir_checks, fetch_wheels  # stdlib only, like this module
+from setup_poetry_parallel import dir_checks, fetch_wheels, nofollow  # stdlib only, like this file
 from setup_poetry_parallel.settings import default_install_dir as default_install_dir_of
 from setup_poetry_parallel.settings import read_index  # stdlib only too
 
@@ -87,9 +87,8 @@ def prepared(install_dir: Path) -> Path:
 def locked(path: Path) -> Iterator[None]:
     """An OS lock: freed by the kernel if this process dies. Opened without following a link,
     and only if this user (or root) owns it: its dir is checked, the lock file too."""
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, 0o644)
+        fd = os.open(path, nofollow.LOCK, 0o644)
     except OSError as exc:
         if os.path.islink(path):
             raise Untrusted(

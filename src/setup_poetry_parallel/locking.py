@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from setup_poetry_parallel import atomic, filesystems, owners, trust, volume
+from setup_poetry_parallel import atomic, filesystems, nofollow, owners, trust, volume
 from setup_poetry_parallel.errors import SetupError
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,6 @@ HEARTBEAT: Final = owners.HEARTBEAT  # fallback lock: seconds between the holder
 CONFIRM_BEATS: Final = 3  # beats a lock file silent by the volume's clock is watched
 STALE_AFTER: Final = 60.0  # fallback lock: no heartbeat seen for this long means stale
 _POLL: Final = 0.1
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 # flock refused by the filesystem, not by contention: use the fallback lock.
 FLOCK_UNSUPPORTED: Final = frozenset(
     {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, getattr(errno, "ENOTSUP", -1)}
@@ -91,7 +89,7 @@ def hold(
 @contextlib.contextmanager
 def _flocked(lock: Path, waiter: _Waiter) -> Iterator[bool]:
     """Yields True holding the flock of `lock`, False if the filesystem has no flock."""
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o644)
+    fd = os.open(lock, nofollow.LOCK, 0o644)
     try:
         if not _flock(fd, waiter):
             yield False

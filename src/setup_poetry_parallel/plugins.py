@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from setup_poetry_parallel import atomic
+from setup_poetry_parallel import atomic, nofollow
 from setup_poetry_parallel.errors import InputError
 
 # Table keys whose conversion depends only on the text and poetry-core's version. Path, git and
@@ -177,7 +177,7 @@ def _read_cached(path: Path) -> list[str] | None:
     """The cached conversion, or None (then convert) when absent, not a list of strings, or
     written by another user: in a shared install dir that user would choose what is installed."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, nofollow.READ)
         with os.fdopen(fd, encoding="utf-8") as handle:
             if os.name != "nt" and os.fstat(handle.fileno()).st_uid not in (os.getuid(), 0):
                 return None

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, TypeVar
 
+from setup_poetry_parallel import nofollow
+
 T = TypeVar("T")
 
 PATIENCE: Final = 10.0  # seconds a read keeps retrying an answer that may be transient
 _PAUSE: Final = 0.05
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 # Errors a shared volume gives for a moment while another host replaces or creates a file.
 TRANSIENT: Final = frozenset({errno.ESTALE, errno.EIO, errno.EAGAIN, errno.EINTR})
 _CREATE_LOST: Final = frozenset({errno.EEXIST, errno.EPERM, errno.EACCES})
@@ -50,7 +50,7 @@ def read_owned(path: Path, *, missing_is_transient: bool = False) -> tuple[bytes
     deadline = time.monotonic() + PATIENCE
     while True:
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+            fd = os.open(path, nofollow.READ)
             with os.fdopen(fd, "rb") as handle:
                 return handle.read(), os.fstat(handle.fileno()).st_uid
         except FileNotFoundError:
@@ -110,9 +110,8 @@ def link_new(path: Path, text: str, *, fsync: bool = True) -> bool:
     raced from another host can answer EPERM (sshfs) or EEXIST with no file left (GlusterFS).
     """
     scratch = _scratch_name(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     try:
-        with os.fdopen(os.open(scratch, flags, 0o644), "w", encoding="utf-8") as handle:
+        with os.fdopen(os.open(scratch, nofollow.NEW, 0o644), "w", encoding="utf-8") as handle:
             handle.write(text)
             if fsync:
                 handle.flush()
@@ -150,9 +149,8 @@ def now(directory: Path) -> float:
     times, as NFS does; where clients do, the skew is that between the two writers).
     """
     probe = _scratch_name(directory / "clock")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     try:
-        os.close(os.open(probe, flags, 0o644))
+        os.close(os.open(probe, nofollow.NEW, 0o644))
         return os.lstat(probe).st_mtime
     finally:
         with contextlib.suppress(OSError):
