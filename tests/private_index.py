@@ -25,7 +25,6 @@ import hashlib
 import html
 import io
 import json
-import re
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 
+from setup_poetry_parallel.simple_index import canonical
 from tests.loopback import serving
 from tests.upstream import JSON, Upstream, through
 
@@ -265,7 +265,7 @@ def _handler(index: Index, store: _Store, files_host: list[str]) -> type[BaseHTT
             if path.startswith("/files/"):
                 self._file(path.removeprefix("/files/"))
                 return
-            project = re.sub(r"[-_.]+", "-", path.strip("/").split("/")[-1]).lower()
+            project = canonical(path.strip("/").split("/")[-1])
             if not path.startswith("/simple/") or project == "simple":
                 self._send(404, b"no project listing here\n", "text/plain")
                 return

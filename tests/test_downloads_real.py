@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import downloads
+from setup_poetry_parallel import downloads, simple_index
 from tests.conftest import have_git
 from tests.engine_cli import argv, finish, start
 from tests.fault_index import Fault, serve
@@ -51,7 +51,7 @@ JOB_LOOP = textwrap.dedent(
 
 def canonical(filename: str) -> str:
     """The project name of an archive's file name, normalised as in poetry.lock."""
-    return re.sub(r"[-_.]+", "-", re.split(r"-\d", filename, maxsplit=1)[0]).lower()
+    return simple_index.canonical(re.split(r"-\d", filename, maxsplit=1)[0])
 
 
 def git_package(where: Path) -> str:

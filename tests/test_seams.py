@@ -1,6 +1,6 @@
 """Fast tests at the seams: the exact argv the engine hands uv, pip and Poetry (the subprocess
-seam faked), the installer-error classifier on real captured outputs of uv and pip, and the
-PEP 503 page parser. Nothing here starts a program or reaches the network."""
+seam faked), the installer-error classifier on real captured outputs of uv and pip (the PEP 503 page
+parser: test_simple_index.py). Nothing here starts a program or reaches the network."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pytest
 
 from setup_poetry_parallel import installer, job, poetry_deps, process, release_files
 from setup_poetry_parallel.errors import InputError, SetupError
-from setup_poetry_parallel.index_html import Anchors
 from setup_poetry_parallel.installer import Installer
 from setup_poetry_parallel.installer_errors import installer_error
 from setup_poetry_parallel.interpreters import Interpreter
@@ -393,25 +392,6 @@ def test_installer_output_classified(
 def test_unknown_output_is_passed_through() -> None:
     raw = SetupError("uv failed", details="something nobody has seen")
     assert installer_error(raw, spec(), VENV, "https://pypi.org/simple") is raw
-
-
-# --- PEP 503 pages ----------------------------------------------------------------------------
-
-PAGE = """<!DOCTYPE html><html><body>
-<a href="/p/poetry-2.5.0.tar.gz#sha256=aa" data-yanked="broken">poetry-2.5.0.tar.gz</a><br/>
-<a href="/p/poetry-2.5.1-py3-none-any.whl#sha256=bb" data-requires-python="&gt;=3.10">
-  poetry-2.5.1-py3-none-any.whl</a>
-<a href="/p/other">  </a>
-</body></html>"""
-
-
-def test_html_index_page() -> None:
-    parser = Anchors()
-    parser.feed(PAGE)
-    assert parser.files == [
-        {"filename": "poetry-2.5.0.tar.gz", "yanked": True},
-        {"filename": "poetry-2.5.1-py3-none-any.whl", "yanked": False},
-    ]
 
 
 def test_a_plugin_that_names_its_source_is_pinned_to_it_by_an_explicit_index(

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import html
-import re
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+from setup_poetry_parallel.simple_index import canonical
 from tests.projects import PLUGIN, POETRY_VERSION
 
 LOCKS = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel" / "locks"
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def download(wheels: Path, python: str = sys.executable) -> None:
@@ -40,7 +36,7 @@ def write_pages(root: Path, wheels: Path) -> None:
     """`root/simple/index.html` and one page per project linking `root/wheels/<file>`."""
     by_project: dict[str, list[Path]] = defaultdict(list)
     for wheel in sorted(wheels.glob("*.whl")):
-        by_project[normalize(wheel.name.split("-")[0])].append(wheel)
+        by_project[canonical(wheel.name.split("-")[0])].append(wheel)
     simple = root / "simple"
     simple.mkdir(parents=True, exist_ok=True)
     links = [f'<a href="{name}/">{name}</a><br>' for name in sorted(by_project)]

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import ssl
 import subprocess
@@ -31,13 +30,13 @@ import urllib.parse
 import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from html.parser import HTMLParser
 from http.client import HTTPMessage
 from io import BytesIO
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, NamedTuple
 
 from setup_poetry_parallel.redaction import redact_url  # stdlib only too
+from setup_poetry_parallel.simple_index import anchors, canonical  # stdlib only too
 
 LOCK = Path(__file__).resolve().parent / "locks" / "engine.json"
 PYPI = "https://pypi.org/simple"
@@ -138,22 +137,6 @@ def wanted(lock: dict[str, Any], host: Host) -> dict[str, dict[str, str]]:
 # --- the index ------------------------------------------------------------------------------
 
 
-class _Anchors(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[tuple[str, str]] = []  # (href, text)
-        self._href: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._href = dict(attrs).get("href") or ""
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None and data.strip():
-            self.links.append((self._href, data.strip()))
-            self._href = None
-
-
 def parse_page(body: bytes, content_type: str, page_url: str) -> dict[str, tuple[str, str]]:
     """filename -> (absolute URL, sha256 or "") from a PEP 691 JSON or PEP 503 HTML page."""
     found: dict[str, tuple[str, str]] = {}
@@ -165,19 +148,13 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> dict[str, tuple
         except (ValueError, KeyError, TypeError) as exc:
             raise Refused(f"unreadable index page {page_url}") from exc
         return found
-    parser = _Anchors()
-    parser.feed(body.decode("utf-8", "replace"))
-    for href, text in parser.links:
+    for href, text, _ in anchors(body.decode("utf-8", "replace")):
         url, _, fragment = urllib.parse.urljoin(page_url, href).partition("#")
         path = urllib.parse.urlsplit(url).path
         name = urllib.parse.unquote(path.rsplit("/", 1)[-1]) or text
         digest = fragment.removeprefix("sha256=") if fragment.startswith("sha256=") else ""
         found[name] = (url, digest)
     return found
-
-
-def _normalize(project: str) -> str:
-    return re.sub(r"[-_.]+", "-", project).lower()
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -260,7 +237,7 @@ class Index:
 
     def locate(self, filename: str, project: str) -> tuple[str, str]:
         """The file's URL and sha256 (or "") as the project's page lists them."""
-        page_url = f"{self.url}/{_normalize(project)}/"
+        page_url = f"{self.url}/{canonical(project)}/"
         body, kind = self.get(page_url, ACCEPT)
         url, digest = parse_page(body, kind, page_url).get(filename, ("", ""))
         if not url:

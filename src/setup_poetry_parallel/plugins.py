@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from setup_poetry_parallel import atomic, nofollow
 from setup_poetry_parallel.errors import InputError
+from setup_poetry_parallel.simple_index import canonical as canonical  # noqa: PLC0414  # re-exported: plan.py imports it from here (#19 left plan.py to others)
 
 # Table keys whose conversion depends only on the text and poetry-core's version. Path, git and
 # url sources read the disk or name a place: such tables are always converted afresh.
@@ -54,11 +55,6 @@ class ProjectPlugins:
         found = _PROJECT_NAME.match(requirement)
         wanted = canonical(found.group(0)) if found else None
         return next((key for key in self.table if canonical(key) == wanted), None)
-
-
-def canonical(name: str) -> str:
-    """PEP 503 normalisation, without importing packaging."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def read_project_plugins(working_directory: Path) -> ProjectPlugins:

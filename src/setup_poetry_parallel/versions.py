@@ -103,11 +103,10 @@ def file_version(filename: str, project: str) -> Version | None:
 
 
 def releases_from_html(text: str, project: str = "poetry") -> list[Release]:
-    from setup_poetry_parallel.index_html import Anchors  # rare: most indexes answer JSON
+    from setup_poetry_parallel.simple_index import anchors  # rare: most indexes answer JSON
 
-    parser = Anchors()
-    parser.feed(text)
-    return releases_from_json({"files": parser.files}, project)
+    files = [{"filename": a.text, "yanked": a.yanked} for a in anchors(text)]
+    return releases_from_json({"files": files}, project)
 
 
 def fetch_releases(
