@@ -8,7 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from setup_poetry_parallel import runner
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.runner import Exports, publish, render, validate
 from setup_poetry_parallel.settings import read_runner
@@ -97,3 +100,32 @@ def test_refused_records_leave_the_files_untouched(
     with pytest.raises(SetupError):
         publish(good_then_bad, "github", read_runner(os.environ), "")
     assert all(path.read_text() == "" for path in files.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    message=st.text(alphabet=st.sampled_from("ab:,%\r\n\0é🙂 ")),
+    file=st.none() | st.text(alphabet=st.sampled_from("/a:,%\n ")),
+    line=st.none() | st.integers(min_value=1, max_value=10**6),
+)
+def test_annotations_are_escaped_as_the_toolkit_escapes_them(
+    message: str, file: str | None, line: int | None
+) -> None:
+    """runner.py writes its own `::error`/`::warning` lines since #19: the control is what
+    github-action-utils (the runner I/O library before, a test dependency now) prints."""
+    import contextlib
+    import io
+
+    import github_action_utils as gha
+
+    for ours, theirs in (
+        (runner.annotate_error, gha.error),
+        (runner.annotate_warning, gha.warning),
+    ):
+        mine, toolkit = io.TextIOWrapper(io.BytesIO()), io.StringIO()
+        with contextlib.redirect_stdout(mine):
+            ours(message, file=file, line=line)
+        with contextlib.redirect_stdout(toolkit):
+            theirs(message, title="setup-poetry-parallel", file=file, line=line)
+        mine.flush()
+        assert mine.buffer.getvalue().decode("utf-8") == toolkit.getvalue()  # type: ignore[attr-defined]

@@ -1,16 +1,19 @@
 """Hostile values cannot add variables, outputs or PATH entries to the runner's files.
 
-Generated values (newlines, `=`, `<<`, delimiter look-alikes, NUL, BOMs, CR) go through
+runner_files.py is the one writer of those files, for the engine (runner.publish) and the warm
+lane. Generated values (newlines, `=`, `<<`, delimiter look-alikes, NUL, BOMs, CR) go through
 runner.publish into real temporary GITHUB_ENV/GITHUB_OUTPUT/GITHUB_PATH files, which are
-then read back twice: with github_action_utils' reader and with our own transcription of
-the runner's parser (actions/runner FileCommandManager: NAME=VALUE or NAME<<DELIMITER, lines
-split on the platform newline; GITHUB_PATH read with ReadAllLines, which also splits on CR).
+then read back twice: with github_action_utils' reader (a test dependency only: an
+independent reading) and with our own transcription of the runner's parser (actions/runner
+FileCommandManager: NAME=VALUE or NAME<<DELIMITER, lines split on the platform newline;
+GITHUB_PATH read with ReadAllLines, which also splits on CR).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from setup_poetry_parallel import runner
+from setup_poetry_parallel import runner, runner_files
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.runner import Exports
 from setup_poetry_parallel.settings import read_runner
@@ -57,7 +60,7 @@ def _count(name: str) -> None:
 
 
 @contextlib.contextmanager
-def runner_files() -> Iterator[dict[str, Path]]:
+def temp_runner_files() -> Iterator[dict[str, Path]]:
     """Real temporary runner files (per example: hypothesis does not reset pytest fixtures)."""
     with tempfile.TemporaryDirectory() as tmp:
         files = {name: Path(tmp, name) for name in ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_PATH")}
@@ -124,7 +127,7 @@ def read_with_gha(path: Path) -> dict[str, str]:
 
 def publish(exports: Exports) -> dict[str, bytes] | None:
     """Publish for real; None when the engine refused (then the files must stay empty)."""
-    with runner_files() as files:
+    with temp_runner_files() as files:
         try:
             environ = {**os.environ, **{name: str(path) for name, path in files.items()}}
             runner.publish(exports, "github", read_runner(environ), "")
@@ -209,17 +212,87 @@ def test_our_parser_reads_what_the_runner_would_reject() -> None:
 
 def test_a_value_holding_the_delimiter_gets_another_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force the collision hypothesis cannot find: the first delimiter drawn is in the value."""
-    import uuid
-
-    from github_action_utils import _files
-
-    drawn = iter([uuid.UUID(int=1), uuid.UUID(int=2)])
-    monkeypatch.setattr(_files.uuid, "uuid4", lambda: next(drawn))
-    value = f"x\nghadelimiter_{uuid.UUID(int=1).hex}\nINJECTED=1"
+    drawn = iter(["ghadelimiter_1", "ghadelimiter_2"])
+    monkeypatch.setattr(runner_files, "_delimiter", lambda: next(drawn))
+    value = "x\nghadelimiter_1\nINJECTED=1"
     files = publish(Exports(outputs={}, env={"SAFE": value}, path=[]))
     assert files is not None
     assert read_back(files["GITHUB_ENV"]) == ({"SAFE": value}, {"SAFE": value})
-    assert f"<<ghadelimiter_{uuid.UUID(int=2).hex}" in files["GITHUB_ENV"].decode()
+    assert files["GITHUB_ENV"].decode().startswith("SAFE<<ghadelimiter_2\n")
+
+
+def test_each_record_gets_its_own_delimiter_and_the_files_their_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The records the warm lane replays are these too (warm_lane.replay): one writer."""
+    drawn = iter(["D1", "D2", "D3"])
+    monkeypatch.setattr(runner_files, "_delimiter", lambda: next(drawn))
+    records = runner_files.records(
+        env={"A": "1", "B": "two\nlines"},
+        path=["/first", "\ufeff/bom"],
+        outputs={"poetry-version": "2.5.1"},
+        summary="### hi",
+    )
+    n = os.linesep
+    assert records == {
+        "GITHUB_ENV": f"A<<D1{n}1{n}D1{n}B<<D2{n}two\nlines{n}D2{n}".encode(),
+        # Each line is prepended in turn: the first entry is written last. A BOM-led entry
+        # follows an empty line, where the runner's reader cannot take it for the signature.
+        "GITHUB_PATH": f"{n}\ufeff/bom{n}/first{n}".encode(),
+        "GITHUB_OUTPUT": f"poetry-version<<D3{n}2.5.1{n}D3{n}".encode(),
+        "GITHUB_STEP_SUMMARY": b"### hi\n",
+    }
+    assert parse_path(records["GITHUB_PATH"]) == ["\ufeff/bom", "/first"]  # the BOM kept
+    assert runner_files.records(env={}, path=[], outputs={}) == {}  # nothing: no file touched
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # runner.py's regexes until #19
+OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@COMMON
+@given(name=st.one_of(HOSTILE, NAME, st.from_regex(r"\A[A-Za-z_-][A-Za-z0-9_-]{0,8}\Z")))
+@example(name="")
+@example(name="é")
+@example(name="A\n")
+def test_names_are_checked_as_the_regexes_did(name: str) -> None:
+    """The check without `re` (the warm lane's import budget) accepts exactly what the old
+    regexes accepted: the control is the regexes themselves."""
+    _count("names checked")
+    as_env = runner_files.problem({name: ""}, [], {}) is None
+    as_output = runner_files.problem({}, [], {name: ""}) is None
+    assert as_env == bool(ENV_NAME.fullmatch(name))
+    assert as_output == bool(OUTPUT_NAME.fullmatch(name))
+
+
+def test_a_file_that_cannot_be_opened_leaves_every_file_as_it_was(tmp_path: Path) -> None:
+    files = {name: tmp_path / name for name in runner_files.NAMES}
+    for path in files.values():
+        path.write_bytes(b"before\n")
+    files["GITHUB_OUTPUT"].unlink()
+    files["GITHUB_OUTPUT"].mkdir()  # opened last: the others were opened, none written
+    records = runner_files.records(env={"A": "1"}, path=["/p"], outputs={"o": "1"}, summary="s")
+    with pytest.raises(IsADirectoryError):
+        runner_files.append(records, {name: str(path) for name, path in files.items()})
+    with pytest.raises(SetupError, match="GITHUB_OUTPUT"):  # runner.py names the variable
+        runner_files.append(
+            records,
+            {name: str(path) for name, path in files.items()},
+            refused=lambda name, exc: SetupError(f"{name}: {exc.strerror}"),
+        )
+    assert all(p.read_bytes() == b"before\n" for p in files.values() if p.is_file())
+
+
+def test_a_summary_without_its_file_is_left_out_and_a_missing_file_is_an_error(
+    tmp_path: Path,
+) -> None:
+    files = {name: str(tmp_path / name) for name in runner_files.REQUIRED}
+    records = runner_files.records(env={"A": "1"}, path=[], outputs={}, summary="s")
+    runner_files.append(records, {**files, "GITHUB_STEP_SUMMARY": ""})
+    assert Path(files["GITHUB_ENV"]).read_bytes().startswith(b"A<<")
+    assert not (tmp_path / "GITHUB_STEP_SUMMARY").exists()
+    with pytest.raises(ValueError, match="GITHUB_ENV is not set"):
+        runner_files.append(records, {})
 
 
 def test_zz_report_counts(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ import pytest
 from setup_poetry_parallel import warm_lane
 from setup_poetry_parallel.settings import RawInputs, validate
 from tests.projects import make_project
-from tests.test_runner_files import parse_path, parse_records, read_back
+from tests.test_runner_files import parse_path, parse_records
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel"
 BOOTSTRAP = SRC / "bootstrap.py"
@@ -180,24 +180,42 @@ def test_a_job_dir_settings_would_refuse_is_left_to_it(
     assert warm_lane.job_dir(action_env(tmp_path, project, **extra)) is None
 
 
-def test_records_are_what_github_action_utils_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    draws = iter([b"\x01" * 16, b"\x02" * 16])
-    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
-    clash = f"x\nghadelimiter_{'01' * 16}\ny"  # the first delimiter drawn is in a value
+def test_the_lane_writes_runner_records_with_the_engines_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane has no writer of its own (#19): what it appends is runner_files.records of the
+    recorded exports (tests/test_runner_files.py checks those against the runner's reader), and
+    the first refusal (a PATH entry with a separator) leaves the job to the full engine with
+    nothing made and nothing written."""
+    written: list[dict[str, bytes]] = []
+    made: list[str] = []
+    monkeypatch.setattr(warm_lane, "_make_tree", lambda tree, job: made.append(job))
+    monkeypatch.setattr(warm_lane, "_still_true", lambda document: True)
+    monkeypatch.setattr(warm_lane.dir_checks, "problem", lambda *a, **k: None)
+    monkeypatch.setattr(
+        warm_lane.runner_files, "append", lambda records, files: written.append(records)
+    )
     exports = {
-        "env": {"A": "1", "B": clash},
-        "outputs": {"o": "two\nlines"},
-        "path": ["/first", "/second"],
-        "summary": "### hi",
+        "env": {"A": "1"},
+        "outputs": {"o": "x"},
+        "path": [f"{warm_lane.JOB}/bin"],
+        "summary": "s",
     }
-    environ = {"GITHUB_STEP_SUMMARY": "/s"}
-    records = warm_lane._runner_records(exports, environ)
-    ours, theirs = read_back(records["GITHUB_ENV"].encode())
-    assert ours == theirs == {"A": "1", "B": clash}
-    assert parse_records(records["GITHUB_OUTPUT"].encode()) == {"o": "two\nlines"}
-    # The runner prepends each line in turn: the first entry must come out first.
-    assert parse_path(records["GITHUB_PATH"].encode()) == ["/second", "/first"]
-    assert records["GITHUB_STEP_SUMMARY"] == "### hi\n"
+    document = {"tree": [], "message": "m", "exports": exports}
+    monkeypatch.setattr(warm_lane, "_read_record", lambda path: document)
+    monkeypatch.setattr(warm_lane, "record_path", lambda install, print_: "/r")
+    files = {n: str(tmp_path / n) for n in ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT")}
+    environ = {**action_env(tmp_path, tmp_path), **files}
+    job = warm_lane.job_dir(environ)
+    assert warm_lane.replay(["--inputs-from-env"], environ, 0.0)
+    [records] = written
+    assert parse_path(records["GITHUB_PATH"]) == [f"{job}/bin"]
+    assert parse_records(records["GITHUB_ENV"]) == {"A": "1"}
+    assert parse_records(records["GITHUB_OUTPUT"]) == {"o": "x"}
+    assert records["GITHUB_STEP_SUMMARY"] == b"s\n"
+    document["exports"] = {**exports, "path": [f"/a{os.pathsep}/b"]}
+    assert not warm_lane.replay(["--inputs-from-env"], environ, 0.0)
+    assert (len(made), len(written)) == (1, 1)
 
 
 def test_a_job_dir_with_more_than_links_and_small_files_is_not_recorded(tmp_path: Path) -> None:

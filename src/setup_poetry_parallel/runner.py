@@ -1,8 +1,10 @@
-"""Everything handed to later steps, in the runner's files or as text for other CIs.
+"""Everything handed to later steps, in the runner's files or as text for other CIs, and the
+runner's log commands (groups, annotations).
 
-`github` goes through github-action-utils, which writes multi-line-safe records with a
-random heredoc delimiter re-drawn if the value contains it. Every record is validated
-before the first byte is written, so a refused value leaves the runner files untouched.
+`github` goes through runner_files.py, the one writer of the runner's files (the warm lane
+uses it too): multi-line-safe records with a random heredoc delimiter re-drawn if the value
+contains it. Every record is validated and formatted before the first byte is written, so a
+refused value leaves the runner files untouched.
 """
 
 from __future__ import annotations
@@ -10,20 +12,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
+from setup_poetry_parallel import runner_files
 from setup_poetry_parallel.errors import InputError, SetupError
-from setup_poetry_parallel.path_errors import preparing
+from setup_poetry_parallel.path_errors import path_error, preparing
 from setup_poetry_parallel.redaction import redact
-from setup_poetry_parallel.settings import RUNNER_FILES, OutputFormat, Runner
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from setup_poetry_parallel.settings import OutputFormat, Runner
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,8 @@ class Exports:
 
 def validate(exports: Exports) -> None:
     """Refuse anything that could add a record of its own to a runner file."""
-    for name in exports.outputs:
-        if not _NAME.fullmatch(name):
-            raise SetupError(f"refusing output name {name!r}")
-    for name, value in exports.env.items():
-        if not _ENV_NAME.fullmatch(name) or "\0" in value:
-            raise SetupError(f"refusing environment variable {name!r}")
-    for entry in exports.path:
-        if not entry or any(c in entry for c in "\r\n\0") or os.pathsep in entry:
-            raise SetupError(f"refusing PATH entry {entry!r}: it holds a line break or separator")
+    if refused := runner_files.problem(exports.env, exports.path, exports.outputs):
+        raise SetupError(refused)
 
 
 def render(exports: Exports, fmt: OutputFormat, path: str) -> str:
@@ -93,7 +85,7 @@ def check_files(runner: Runner, fmt: OutputFormat) -> None:
     """
     if fmt != "github":
         return
-    missing = [name for name in RUNNER_FILES[:3] if name not in runner.files]
+    missing = [name for name in runner_files.REQUIRED if name not in runner.files]
     if missing:
         raise InputError(
             f"--format github needs {', '.join(missing)}: use another --format here",
@@ -107,59 +99,25 @@ def check_files(runner: Runner, fmt: OutputFormat) -> None:
 def publish(exports: Exports, fmt: OutputFormat, runner: Runner, path: str) -> None:
     """Write the exports where later steps find them. Validates everything first.
 
-    On a runner every record is staged first (github-action-utils writes them, with its
-    random heredoc delimiters), then each runner file is opened and appended to: a refused
-    value or an unwritable file leaves every runner file as it was.
+    On a runner every record is formatted first, then every runner file is opened, then
+    appended to (runner_files.py): a refused value or an unwritable file leaves every runner
+    file as it was.
     """
     exports = redacted(exports)
     validate(exports)
     if fmt != "github":
         print(render(exports, fmt, path), flush=True)
         return
-    with tempfile.TemporaryDirectory(prefix="spp-runner-") as scratch:
-        staged = {name: os.path.join(scratch, name) for name in runner.files}
-        _stage(exports, staged)
-        with contextlib.ExitStack() as stack:
-            targets = []
-            for name, staged_path in staged.items():
-                if os.path.exists(staged_path):
-                    with preparing(name, PurePath(runner.files[name]), expects="file"):
-                        targets.append(
-                            (stack.enter_context(open(runner.files[name], "ab")), staged_path)
-                        )
-            for handle, staged_path in targets:
-                with open(staged_path, "rb") as records:
-                    handle.write(records.read())
-
-
-def _stage(exports: Exports, staged: dict[str, str]) -> None:
-    import github_action_utils as gha
-
-    with _runner_files(staged):
-        for name, value in exports.env.items():
-            gha.set_env(name, value)
-        for entry in reversed(exports.path):  # each add prepends: reversed keeps our order
-            gha.add_system_path(entry, strict=True)
-        for name, value in exports.outputs.items():
-            gha.set_output(name, value)
-        if exports.summary and "GITHUB_STEP_SUMMARY" in staged:
-            gha.append_job_summary(exports.summary)
-
-
-@contextlib.contextmanager
-def _runner_files(files: Mapping[str, str]) -> Iterator[None]:
-    """github-action-utils finds the runner's files in os.environ; lend it the staging files
-    for the write (written, never read: settings.py reads the environment)."""
-    saved = {name: os.environ.get(name) for name in RUNNER_FILES}
-    os.environ.update(files)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    records = runner_files.records(
+        env=exports.env, path=exports.path, outputs=exports.outputs, summary=exports.summary
+    )
+    runner_files.append(
+        records,
+        runner.files,
+        refused=lambda name, exc: path_error(
+            exc, name, PurePath(runner.files[name]), expects="file"
+        ),
+    )
 
 
 @contextlib.contextmanager
@@ -177,12 +135,33 @@ def group(title: str, *, enabled: bool) -> Iterator[None]:
 
 
 def annotate_error(message: str, *, file: str | None, line: int | None) -> None:
-    import github_action_utils as gha
-
-    gha.error(redact(message), title="setup-poetry-parallel", file=file, line=line)
+    _command("error", redact(message), title="setup-poetry-parallel", file=file, line=line)
 
 
 def annotate_warning(message: str, *, file: str | None = None, line: int | None = None) -> None:
-    import github_action_utils as gha
+    _command("warning", redact(message), title="setup-poetry-parallel", file=file, line=line)
 
-    gha.warning(redact(message), title="setup-poetry-parallel", file=file, line=line)
+
+def _command(name: str, message: str, **properties: str | int | None) -> None:
+    """A workflow command on stdout, escaped as the Actions toolkit escapes it (command.ts):
+    a line break cannot end the command early and start another."""
+    given = ",".join(
+        f"{key}={_escape(str(value), in_property=True)}"
+        for key, value in properties.items()
+        if value is not None
+    )
+    text = f"::{name} {given}::{_escape(message)}\n"
+    # UTF-8, which the runner reads, whatever Python picked for a redirected stdout (a Windows
+    # code page would fail on the first character outside it).
+    sys.stdout.flush()
+    if buffer := getattr(sys.stdout, "buffer", None):
+        buffer.write(text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _escape(text: str, *, in_property: bool = False) -> str:
+    """`%` first, so that a `%0A` in the text stays text; a property's `:` and `,` too."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if in_property else text

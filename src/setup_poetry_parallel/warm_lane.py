@@ -35,7 +35,7 @@ import sys
 import time
 import zlib
 
-from setup_poetry_parallel import dir_checks, job_ids, nofollow
+from setup_poetry_parallel import dir_checks, job_ids, nofollow, runner_files
 
 # Not imported at run time: typing alone costs as much as the rest of the lane.
 TYPE_CHECKING = False
@@ -79,14 +79,10 @@ PER_JOB: Final = frozenset(
         "GITHUB_RUN_ATTEMPT",
         "GITHUB_JOB",
         "RUNNER_TEMP",
-        "GITHUB_ENV",
-        "GITHUB_PATH",
-        "GITHUB_OUTPUT",
-        "GITHUB_STEP_SUMMARY",
+        *runner_files.NAMES,
     }
 )
 PROJECT_FILES: Final = (("pyproject.toml", 1 << 20), ("poetry.toml", 1 << 16), ("poetry.lock", 512))
-RUNNER_FILES: Final = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT")
 PACKAGE: Final = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -98,7 +94,7 @@ def eligible(argv: list[str], environ: Mapping[str, str]) -> bool:
         argv == ["--inputs-from-env"]
         and os.name == "posix"
         and environ.get("GITHUB_ACTIONS") == "true"
-        and all(environ.get(name) for name in RUNNER_FILES)
+        and all(environ.get(name) for name in runner_files.REQUIRED)
         and not environ.get("SPP_TEST_PAUSE_AT")
         and environ.get("SPP_WARM_LANE", "1") not in ("0", "false", "no", "off")
     )
@@ -397,11 +393,14 @@ def replay(argv: list[str], environ: Mapping[str, str], started: float) -> bool:
             return False
         seconds = f"{time.monotonic() - started:.2f} s (warm lane)"
         exports = _substitute(document["exports"], {JOB: job, TIME: seconds})
-        records = _runner_records(exports, environ)
+        records = runner_files.records(
+            env=exports["env"],
+            path=exports["path"],
+            outputs=exports["outputs"],
+            summary=exports.get("summary", ""),
+        )
         _make_tree(document["tree"], job)
-        for name, text in records.items():
-            with open(environ[name], "ab") as handle:
-                handle.write(text.encode("utf-8"))
+        runner_files.append(records, environ)
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return False
     print(_substitute(document["message"], {JOB: job}), file=sys.stderr)
@@ -460,37 +459,3 @@ def _make_tree(tree: list[list[str]], job: str) -> None:
 
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-
-
-def _runner_records(exports: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    """The runner files' records, as github-action-utils writes them (runner.py): a random
-    heredoc delimiter, drawn again while a value contains it."""
-    values = [*exports["env"].values(), *exports["outputs"].values()]
-    delimiter = _delimiter(values)
-    newline = os.linesep
-
-    def block(items: Mapping[str, str]) -> str:
-        return "".join(
-            f"{name}<<{delimiter}{newline}{value}{newline}{delimiter}{newline}"
-            for name, value in items.items()
-        )
-
-    for entry in exports["path"]:
-        if not entry or any(c in entry for c in "\r\n\0") or os.pathsep in entry:
-            raise ValueError(f"PATH entry {entry!r}")
-    records = {
-        "GITHUB_ENV": block(exports["env"]),
-        # Each line is prepended in turn, so the first entry goes last (runner.py does the same).
-        "GITHUB_PATH": "".join(f"{entry}{newline}" for entry in reversed(exports["path"])),
-        "GITHUB_OUTPUT": block(exports["outputs"]),
-    }
-    if exports.get("summary") and environ.get("GITHUB_STEP_SUMMARY"):
-        records["GITHUB_STEP_SUMMARY"] = exports["summary"] + "\n"
-    return {name: text for name, text in records.items() if text}
-
-
-def _delimiter(values: list[str]) -> str:
-    while True:
-        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
-        if not any(delimiter in value for value in values):
-            return delimiter
