@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import setup_poetry_parallel
-from setup_poetry_parallel import cli, engine_deps, install, job, settings
+from setup_poetry_parallel import cli, defaults, engine_deps, install, job, settings
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import install_paths
@@ -102,7 +102,7 @@ def test_a_state_dir_another_user_made_first_is_refused(
 
     # The default no longer lies in the shared temp dir...
     environ = {"TMPDIR": str(shared_tmp), "HOME": str(tmp_path / "home")}
-    default = settings.default_state_dir(environ)
+    default = Path(defaults.state_dir(environ))
     assert shared_tmp not in default.parents
     # ...and a state dir that is not this user's is refused before anything is written in it.
     fresh = planted / "fresh-job"
@@ -128,7 +128,7 @@ def test_a_state_dir_another_user_made_first_is_refused(
 
 def test_the_default_state_dir_is_made_private_even_under_umask_0(tmp_path: Path) -> None:
     environ = {"HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "home/.cache")}
-    state = settings.default_state_dir(environ)
+    state = Path(defaults.state_dir(environ))
     configured = _settings(tmp_path, state_dir=state)
     with _umask(0):
         made = job.make_dirs(configured)

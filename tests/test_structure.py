@@ -24,6 +24,7 @@ TAKES_ENVIRON = {
     "settings.py",
     "cli.py",
     "bootstrap.py",
+    "defaults.py",  # the install and state dirs' defaults: settings, engine_deps, warm_lane
     "engine_deps.py",
     "job_ids.py",
     "sources.py",  # the credential variables of the sources settings reads, handed in by it

@@ -102,7 +102,7 @@ def test_every_variable_settings_names_is_fingerprinted_or_per_job() -> None:
     """A variable settings.py starts reading later cannot be left out of the fingerprint: the
     lane would replay a setup made for another value."""
     names = set()
-    for module in ("settings.py", "job_ids.py"):
+    for module in ("settings.py", "job_ids.py", "defaults.py"):
         tree = ast.parse((SRC / module).read_text(encoding="utf-8"))
         names |= {
             node.value
@@ -132,6 +132,11 @@ def test_every_variable_settings_names_is_fingerprinted_or_per_job() -> None:
         {"INPUT_JOB_ID": "mine"},
         {"INPUT_STATE_DIR": "states"},
         {"SPP_JOB_INDEX": "2", "GITHUB_RUN_ATTEMPT": "3"},
+        # Off a runner's dirs the defaults are the user's cache (defaults.py), for both.
+        {"RUNNER_TEMP": ""},
+        {"RUNNER_TEMP": "", "XDG_CACHE_HOME": "xdg"},
+        {"INPUT_INSTALL_DIR": ""},
+        {"INPUT_INSTALL_DIR": "", "RUNNER_TOOL_CACHE": "tools"},
     ],
 )
 def test_the_job_dir_is_the_one_settings_derives(
@@ -143,7 +148,7 @@ def test_the_job_dir_is_the_one_settings_derives(
         poetry_version="2.5.1",
         state_dir=env.get("INPUT_STATE_DIR", ""),
         job_id=env.get("INPUT_JOB_ID", ""),
-        install_dir=env["INPUT_INSTALL_DIR"],
+        install_dir=env.get("INPUT_INSTALL_DIR", ""),
     )
     settings = validate(raw, env)
     assert warm_lane.job_dir(env) == str(settings.state_dir / settings.job_id)
@@ -152,8 +157,8 @@ def test_the_job_dir_is_the_one_settings_derives(
 
 def test_the_lane_imports_only_what_its_budget_allows() -> None:
     """No json, re, typing, hashlib or pathlib on the warm path (each costs as much as the
-    lane's work): the modules of ours it imports (the no-follow flags, the dir checks) must
-    stay as cheap as it is."""
+    lane's work): the modules of ours it imports (the no-follow flags, the dir checks, the
+    defaults) must stay as cheap as it is."""
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
         "from setup_poetry_parallel import warm_lane\n"
@@ -167,13 +172,12 @@ def test_the_lane_imports_only_what_its_budget_allows() -> None:
     )
     imported = set(run.stdout.split())
     ours = {name for name in imported if name.split(".")[0] == "setup_poetry_parallel"}
-    assert {"setup_poetry_parallel.dir_checks", "setup_poetry_parallel.nofollow"} <= ours
+    shared = {"dir_checks", "nofollow", "defaults"}
+    assert {f"setup_poetry_parallel.{name}" for name in shared} <= ours
     assert imported - ours == {"__future__", "zlib"}  # beyond what `python -I` loads anyway
 
 
-@pytest.mark.parametrize(
-    "extra", [{"INPUT_JOB_ID": "../up"}, {"INPUT_STATE_DIR": "a\nb"}, {"RUNNER_TEMP": ""}]
-)
+@pytest.mark.parametrize("extra", [{"INPUT_JOB_ID": "../up"}, {"INPUT_STATE_DIR": "a\nb"}])
 def test_a_job_dir_settings_would_refuse_is_left_to_it(
     tmp_path: Path, project: Path, extra: dict[str, str]
 ) -> None:

@@ -25,8 +25,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from setup_poetry_parallel import dir_checks, fetch_wheels, nofollow  # stdlib only, like this file
-from setup_poetry_parallel.settings import default_install_dir as default_install_dir_of
+from setup_poetry_parallel import defaults, dir_checks, fetch_wheels, nofollow  # stdlib only
 from setup_poetry_parallel.settings import read_index  # stdlib only too
 
 SRC = Path(__file__).resolve().parents[1]
@@ -49,11 +48,11 @@ def engine_dir(install_dir: Path, deps: list[str], lock: bytes) -> Path:
 
 
 def default_install_dir() -> Path:
-    """As settings.py derives it (the action's input, the runner's tool cache, else the
-    user's cache): never a predictable name in the shared temp dir."""
+    """The action's input, else the default settings.py takes too (defaults.py): never a
+    predictable name in the shared temp dir."""
     if value := os.environ.get("INPUT_INSTALL_DIR", "").strip():
         return Path(value).expanduser()
-    return default_install_dir_of(os.environ)
+    return Path(defaults.install_dir(os.environ))
 
 
 def working_directory() -> Path:

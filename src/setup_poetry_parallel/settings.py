@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
 
-from setup_poetry_parallel import job_ids, sources
+from setup_poetry_parallel import defaults, job_ids, sources
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
 from setup_poetry_parallel.redaction import SafeUrl, remember_environment
@@ -322,7 +322,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
     # variables are masked wherever they appear, even in a tool's output (redaction.py).
     remember_environment(environ.items())
     runner = read_runner(environ)
-    install_dir = _dir_input(raw.install_dir, "install-dir") or default_install_dir(environ)
+    install_dir = _dir_input(raw.install_dir, "install-dir") or Path(defaults.install_dir(environ))
     working_directory = _working_directory(raw.working_directory)
     index = read_index(environ, working_directory)
     return Settings(
@@ -332,7 +332,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         plugins=_plugins(raw.plugins),
         working_directory=working_directory,
         install_dir=install_dir,
-        state_dir=_dir_input(raw.state_dir, "state-dir") or default_state_dir(environ),
+        state_dir=_dir_input(raw.state_dir, "state-dir") or Path(defaults.state_dir(environ)),
         job_id=_job_id(raw.job_id) if raw.job_id else job_ids.default_job_id(environ),
         poetry_python=raw.poetry_python or None,
         installer=_installer(raw.installer, index),
@@ -494,29 +494,3 @@ def _output_format(text: str, *, on_runner: bool) -> OutputFormat:
         if text == name:
             return name
     raise InputError(f"format {text!r} is unknown: use github, sh, dotenv or json", input="format")
-
-
-def default_install_dir(environ: Mapping[str, str]) -> Path:
-    """Shared by every job that can see it: the runner's tool cache, else the user's cache."""
-    if tool_cache := environ.get("RUNNER_TOOL_CACHE"):
-        return Path(tool_cache) / "setup-poetry-parallel"
-    if xdg := environ.get("XDG_CACHE_HOME"):
-        return Path(xdg) / "setup-poetry-parallel"
-    if local := environ.get("LOCALAPPDATA"):
-        return Path(local) / "setup-poetry-parallel" / "Cache"
-    return Path.home() / ".cache" / "setup-poetry-parallel"
-
-
-def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """Per-job state, this user's only: the runner's temp dir (per job, emptied after it), else
-    beside the user's cache. Never a predictable name in the shared temp dir: another user
-    could make it first and replace the job's `bin/poetry`. Not $XDG_RUNTIME_DIR either: a
-    small tmpfs that CI services often lack, and the job's project envs live here.
-    job.make_dirs makes it 0700 and refuses it unless it is this user's and private."""
-    if runner_temp := environ.get("RUNNER_TEMP"):
-        return Path(runner_temp) / "setup-poetry-parallel"
-    if xdg := environ.get("XDG_CACHE_HOME"):
-        return Path(xdg) / "setup-poetry-parallel-state"
-    if local := environ.get("LOCALAPPDATA"):
-        return Path(local) / "setup-poetry-parallel" / "State"
-    return Path.home() / ".cache" / "setup-poetry-parallel-state"
