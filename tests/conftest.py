@@ -20,6 +20,16 @@ from tests.projects import POETRY_VERSION, make_project, pyenv_root
 REAL_PYENV = pyenv_root()
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One rule for the `real` marker: every test in a `*_real.py` file has it, so a quick loop
+    (`-m "not real"`) never runs one by a forgotten mark. Real tests elsewhere are listed with
+    their reason in test_structure.py."""
+    for item in items:
+        if item.path.name.endswith("_real.py"):
+            item.add_marker(pytest.mark.real)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("home")
