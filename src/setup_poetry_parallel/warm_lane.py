@@ -35,12 +35,12 @@ import sys
 import time
 import zlib
 
-from setup_poetry_parallel import dir_checks, job_ids, nofollow, runner_files
+from setup_poetry_parallel import defaults, dir_checks, job_ids, nofollow, runner_files
 
 # Not imported at run time: typing alone costs as much as the rest of the lane.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any, Final
 
 FORMAT: Final = 1
@@ -103,12 +103,7 @@ def eligible(argv: list[str], environ: Mapping[str, str]) -> bool:
 def job_dir(environ: Mapping[str, str]) -> str | None:
     """As settings.py derives it; None where it would refuse the input (it says why)."""
     given = environ.get("INPUT_STATE_DIR", "").strip()
-    if given:
-        state = _given_dir(given)
-    elif temp := environ.get("RUNNER_TEMP"):
-        state = os.path.join(os.path.normpath(temp), "setup-poetry-parallel")
-    else:
-        return None
+    state = _given_dir(given) if given else _default(defaults.state_dir, environ)
     job = environ.get("INPUT_JOB_ID", "").strip() or job_ids.default_job_id(environ)
     return os.path.join(state, job) if state and job_ids.valid(job) else None
 
@@ -116,9 +111,15 @@ def job_dir(environ: Mapping[str, str]) -> str | None:
 def install_dir(environ: Mapping[str, str]) -> str | None:
     if given := environ.get("INPUT_INSTALL_DIR", "").strip():
         return _given_dir(given)
-    if tool_cache := environ.get("RUNNER_TOOL_CACHE"):
-        return os.path.join(os.path.normpath(tool_cache), "setup-poetry-parallel")
-    return None
+    return _default(defaults.install_dir, environ)
+
+
+def _default(rule: Callable[[Mapping[str, str]], str], environ: Mapping[str, str]) -> str | None:
+    """The default settings.py takes (defaults.py); None where there is none (no home)."""
+    try:
+        return rule(environ)
+    except RuntimeError:
+        return None
 
 
 def _given_dir(text: str) -> str | None:
