@@ -106,17 +106,19 @@ def test_the_check_catches_a_read() -> None:
 # what settings derives; engine_deps finds the install dir before the engine is installed.
 SHARED_READS: dict[str, set[str]] = {
     "GITHUB_ACTIONS": {"job_ids.py", "settings.py", "warm_lane.py"},
-    "RUNNER_TEMP": {"job_ids.py", "settings.py", "warm_lane.py"},
     "INPUT_INSTALL_DIR": {"engine_deps.py", "settings.py", "warm_lane.py"},
     "INPUT_WORKING_DIRECTORY": {"engine_deps.py", "settings.py", "warm_lane.py"},
     "INPUT_JOB_ID": {"settings.py", "warm_lane.py"},
     "INPUT_PYTHON_VERSION": {"settings.py", "warm_lane.py"},
     "INPUT_STATE_DIR": {"settings.py", "warm_lane.py"},
     "PATH": {"settings.py", "warm_lane.py"},
-    "RUNNER_TOOL_CACHE": {"settings.py", "warm_lane.py"},
     "SPP_TEST_PAUSE_AT": {"settings.py", "warm_lane.py"},
     # ~/.netrc's home: settings reads the rest of the index's variables (sources.netrc_login).
     "HOME": {"settings.py", "sources.py"},
+    # defaults.py derives the state and install dirs from them (for settings and the warm lane);
+    # job_ids names a job by its runner's temp dir, settings finds interpreters in the tool cache.
+    "RUNNER_TEMP": {"defaults.py", "job_ids.py"},
+    "RUNNER_TOOL_CACHE": {"defaults.py", "settings.py"},
 }
 
 
