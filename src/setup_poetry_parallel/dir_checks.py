@@ -70,3 +70,29 @@ def make(path: str | os.PathLike[str], mode: int, *, parents: int = SHARED) -> N
         except FileExistsError:
             continue  # made meanwhile by someone else: the caller's check decides
         os.chmod(directory, mode if directory == target else parents)
+
+
+def close_to_others(root: str | os.PathLike[str]) -> None:
+    """Nothing in `root` (itself too) writable by group or others, whatever the umask was when
+    it was written, and a `__pycache__` in every dir of Python modules now: the bytecode is
+    written later by whichever job first imports a module, and CPython would make the dir with
+    that job's umask (0 gives a dir anyone can plant bytecode in); into an existing dir it
+    writes files with the source file's mode. Links are left alone (their mode means nothing).
+    """
+    import contextlib  # here: the warm lane imports this module and never calls this
+
+    for directory, dirnames, filenames in os.walk(root):
+        if "__pycache__" not in dirnames and any(f.endswith(".py") for f in filenames):
+            with contextlib.suppress(FileExistsError):  # a Python importing meanwhile made it
+                os.mkdir(os.path.join(directory, "__pycache__"), SHARED)
+            dirnames.append("__pycache__")
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(directory, name)
+            try:
+                mode = os.lstat(path).st_mode
+                if not stat.S_ISLNK(mode) and mode & 0o022:
+                    os.chmod(path, stat.S_IMODE(mode) & ~0o022)
+            except FileNotFoundError:  # a bytecode file's temporary name, renamed meanwhile
+                continue
+    mode = os.lstat(root).st_mode
+    os.chmod(root, stat.S_IMODE(mode) & ~0o022)

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
@@ -147,29 +146,14 @@ def ensure_engine(target: Path) -> None:
                 shutil.rmtree(scratch)
                 scratch.mkdir(mode=0o700)
                 pip_install(scratch, dependencies(), index.pip_env)
-            close_to_others(scratch)
+            dir_checks.close_to_others(scratch)
+            os.chmod(scratch, dir_checks.SHARED)  # mkdtemp's 0700: others read and run
             os.replace(scratch, target)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
         finally:
             os.umask(umask)
-
-
-def close_to_others(root: Path) -> None:
-    """Nothing in `root` writable by others, and a `__pycache__` in every package dir now:
-    the engine's bytecode is written later by whichever job imports a module first, and
-    CPython would make that dir with the job's umask (0 gives a dir anyone can plant
-    bytecode in), as trust.restrict_permissions does for Poetry's builds."""
-    for directory, dirnames, filenames in os.walk(root):
-        if "__pycache__" not in dirnames and any(f.endswith(".py") for f in filenames):
-            os.mkdir(os.path.join(directory, "__pycache__"), dir_checks.SHARED)
-        for name in [*dirnames, *filenames]:
-            path = os.path.join(directory, name)
-            mode = os.lstat(path).st_mode
-            if not stat.S_ISLNK(mode) and mode & 0o022:
-                os.chmod(path, stat.S_IMODE(mode) & ~0o022)
-    os.chmod(root, dir_checks.SHARED)
 
 
 def pip_install(scratch: Path, deps: list[str], index_env: Mapping[str, str]) -> None:

@@ -3,11 +3,9 @@ by others. Someone else who could write there could swap the install every job r
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +41,9 @@ def make_dir(directory: Path, *, private: bool = False, input: str = "state-dir"
 
 
 def restrict_permissions(root: Path) -> None:
-    """No group- or world-writable file in a shared install, whatever the job's umask was.
-
-    Every dir of Python modules gets its `__pycache__` now: the bytecode is written later by
-    whichever job first imports a module, and CPython would make the dir with that job's
-    umask (0 gives a dir anyone can plant bytecode in); into an existing dir it writes files
-    with the source file's mode."""
-    for directory, dirnames, filenames in os.walk(root):
-        if "__pycache__" not in dirnames and any(f.endswith(".py") for f in filenames):
-            with contextlib.suppress(FileExistsError):  # a Python importing meanwhile made it
-                os.mkdir(os.path.join(directory, "__pycache__"), 0o755)
-            dirnames.append("__pycache__")
-        for name in [*dirnames, *filenames]:
-            path = os.path.join(directory, name)
-            try:
-                mode = os.lstat(path).st_mode
-                if not stat.S_ISLNK(mode) and mode & 0o022:
-                    os.chmod(path, stat.S_IMODE(mode) & ~0o022)
-            except FileNotFoundError:  # a bytecode file's temporary name, renamed meanwhile
-                continue
-    mode = os.lstat(root).st_mode
-    os.chmod(root, stat.S_IMODE(mode) & ~0o022)
+    """No group- or world-writable file in a shared install, whatever the job's umask was, and
+    a `__pycache__` in every dir of modules: the rule the bootstrap keeps for the engine too."""
+    dir_checks.close_to_others(root)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
