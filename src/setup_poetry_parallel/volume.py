@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, TypeVar
 
-from setup_poetry_parallel import nofollow
+from setup_poetry_parallel import atomic, nofollow
 
 T = TypeVar("T")
 
@@ -111,11 +111,7 @@ def link_new(path: Path, text: str, *, fsync: bool = True) -> bool:
     """
     scratch = _scratch_name(path)
     try:
-        with os.fdopen(os.open(scratch, nofollow.NEW, 0o644), "w", encoding="utf-8") as handle:
-            handle.write(text)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
+        atomic.create_new(scratch, text, fsync=fsync)
         return _link_and_check(scratch, path, text.encode())
     finally:
         with contextlib.suppress(OSError):
