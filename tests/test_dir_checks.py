@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from setup_poetry_parallel import dir_checks, engine_deps, trust
+from tests.test_neighbours import _umask
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
-
-
-@contextmanager
-def _umask(value: int) -> Iterator[None]:
-    previous = os.umask(value)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def _tree(root: Path, outside: Path) -> None:
