@@ -423,7 +423,7 @@ def test_a_fresh_host_bootstraps_from_the_locked_wheels_and_runs(tmp_path: Path)
     # Everything the engine imports is there, and uv is found where the engine looks.
     probe = (
         "import sys, sysconfig; sys.path[:0] = sys.argv[1:]\n"
-        "import requests, packaging.version, filelock, github_action_utils, poetry.core\n"
+        "import requests, packaging.version, filelock, poetry.core\n"
         "from uv import find_uv_bin; print(sysconfig.get_path('scripts')); print(find_uv_bin())\n"
     )
     scripts, found = subprocess.run(

@@ -32,7 +32,7 @@ from tests.projects import make_project
 
 # The checkout whose code runs: the tree under test (PYTHONPATH picks it, for a control run).
 ROOT = Path(setup_poetry_parallel.__file__).resolve().parents[2]
-ENGINE_TOP_LEVEL = ("filelock", "github_action_utils", "packaging", "poetry", "requests", "uv")
+ENGINE_TOP_LEVEL = ("filelock", "packaging", "poetry", "requests", "uv")
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ module, dead code fails lint, and a `real` test is where its marker says.
 
 settings.py reads every variable once; the stdlib-only bootstrap (which runs before the engine
 exists) may too. Everything else gets the settings object; `Settings.env` is only handed on to
-the programs the engine starts. runner.py lends github-action-utils the runner files' paths
-through os.environ (the library reads them there): a write, never a read. The Poetry plugin
+the programs the engine starts (nothing lends a library the environment since #19: the
+runner's files are written by runner_files.py, which takes their paths). The Poetry plugin
 (poetry_plugin/) runs inside Poetry, with Poetry's environment: it is not checked here.
 """
 
@@ -21,8 +21,9 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel"
 MAY_READ = {"settings.py", "bootstrap.py", "engine_deps.py"}
-# (module, function): writes os.environ for a library that reads it, restores it after.
-LENDS = {("runner.py", "_runner_files")}
+# (module, function): writes os.environ for a library that reads it, restores it after. None
+# since runner.py stopped lending github-action-utils the runner files' paths (#19).
+LENDS: set[tuple[str, str]] = set()
 # Where the raw environment is handed down to settings: nothing below takes one.
 # job_ids.py and warm_lane.py run before settings exist: the warm lane derives the job dir and
 # the fingerprint from the raw environment, as settings.py would, without importing the engine.
@@ -264,7 +265,7 @@ def test_the_check_catches_a_second_reader() -> None:
     assert found["UV_HTTP_TIMEOUT"] == {"settings.py", "planted.py"}
     assert found["INPUT_NEW_ONE"] == {"settings.py", "planted.py"}  # settings reads INPUT_*
     assert "NOT_READ_ELSEWHERE" not in found
-    # A write (runner.py lends the runner files to a library) is not a read.
+    # A write (as runner.py lent the runner files to a library before #19) is not a read.
     lent = ast.parse("import os\ndef g():\n    os.environ['GITHUB_ENV'] = 'x'\n")
     assert variables_read(lent) == set()
 
