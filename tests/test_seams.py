@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from setup_poetry_parallel import installer, job, poetry_deps, process, release_files
+from setup_poetry_parallel import job, poetry_deps, process, release_files
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.installer import Installer
 from setup_poetry_parallel.installer_errors import installer_error
@@ -59,7 +59,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
         return '{"poetry": "2.5.1", "entry_points": [], "files": [], "sys_version": "3.11.7"}'
 
     monkeypatch.setattr(process, "run", fake_run)
-    monkeypatch.setattr(installer, "_uv", lambda: UV)
+    monkeypatch.setattr(process, "uv", lambda: UV)
     return seen
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,7 @@ class Installer:
 
     def create_venv(self, venv: VenvPaths) -> None:
         if self.spec.installer == "uv":
-            argv = [_uv(), "venv", "--quiet", "--no-project", "--python", self.spec.python]
+            argv = [process.uv(), "venv", "--quiet", "--no-project", "--python", self.spec.python]
             self._run([*argv, str(venv.root)], venv, "creating Poetry's venv")
         else:
             self._run(
@@ -96,7 +95,7 @@ class Installer:
     def install(self, venv: VenvPaths, requirements: Sequence[str]) -> None:
         constraints = self._constraints(venv)
         if self.spec.installer == "uv":
-            argv = [_uv(), "pip", "install", *self._bytecode(), *constraints]
+            argv = [process.uv(), "pip", "install", *self._bytecode(), *constraints]
             argv += ["--python", str(venv.python)]
             if sourced := self._sourced():
                 argv += ["-r", str(self._sourced_project(venv, sourced))]
@@ -194,7 +193,7 @@ class Installer:
         log.info("Poetry %s's dependencies as of %s (its release)", version, when)
         request = _write(venv, "spp-poetry.in", f"poetry=={version}\n")
         pinned = Path(venv.root) / "spp-poetry-pins.txt"
-        argv = [_uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
+        argv = [process.uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
         argv += ["--python", str(venv.python), "--exclude-newer", when]
         # uv even for installer: pip, so with uv's view of the index (it ignores PIP_INDEX_URL).
         env = {**self.env, **self.index.uv_env}
@@ -258,15 +257,3 @@ def _project_name(requirement: str) -> str:
     from packaging.requirements import Requirement
 
     return Requirement(requirement).name
-
-
-def _uv() -> str:
-    """The uv installed with the engine (the action's locked one, in `<engine>/bin`), before
-    `find_uv_bin`'s first choice, the interpreter's scripts dir: a system Python's
-    `/usr/bin/uv` there is whatever version the host has."""
-    import uv
-
-    bundled = (
-        Path(uv.__file__).resolve().parents[1] / "bin" / ("uv.exe" if os.name == "nt" else "uv")
-    )
-    return str(bundled) if bundled.is_file() else uv.find_uv_bin()

@@ -2,19 +2,23 @@
 
 Looked up, in order: `python3.X` and `python3`/`python` on PATH (actions/setup-python puts
 the job's Python first), the runner's tool cache, pyenv's versions, pyenv's shims on PATH,
-the Windows `py` launcher, and uv's own discovery. Each candidate is asked for its version: names lie (pyenv shims).
+the Windows `py` launcher, and uv's own discovery (the engine's uv, process.uv). Each candidate
+is asked for its version: names lie (pyenv shims). Every question goes through process.probe:
+logged, and a candidate that is refused keeps its reason, which the error lists.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
+from setup_poetry_parallel import process
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.settings import Host
 
@@ -84,57 +88,83 @@ def candidates(
         yield [launcher, f"-{minor}"]
 
 
-def probe(command: list[str], env: Mapping[str, str]) -> Interpreter | None:
-    """Ask `command` what it is; None when it is not a working Python. `env` is handed on."""
-    if not os.path.exists(command[0]):
-        return None
-    try:
-        done = subprocess.run(
-            [*command, "-c", PROBE],
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+ABSENT: Final = "no such file"  # a place interpreters are often kept: not worth listing
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A command that is not the Python asked for, and why (one line; `output`: what it printed,
+    for the error's details)."""
+
+    command: tuple[str, ...]
+    reason: str
+    output: str = ""
+
+    def __str__(self) -> str:
+        said = self.output.strip().splitlines()[-1:]  # a tool's last line says why, mostly
+        return f"{shlex.join(self.command)}: {self.reason}" + "".join(
+            f" ({line.strip()})" for line in said
         )
-        executable, version, markers = json.loads(done.stdout)
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None
-    return Interpreter(Path(executable), version, markers) if done.returncode == 0 else None
+
+
+def probe(command: list[str], env: Mapping[str, str]) -> Interpreter | Refused:
+    """Ask `command` what it is; Refused, with the reason, when it is not a working Python.
+    `env` is handed on."""
+    if not os.path.exists(command[0]):
+        return Refused(tuple(command), ABSENT)
+    answer = process.probe([*command, "-c", PROBE], env=env, timeout=30)
+    if not answer.ok:
+        return Refused(tuple(command), answer.reason, answer.output)
+    try:
+        executable, version, markers = json.loads(answer.stdout)
+    except ValueError:
+        return Refused(tuple(command), "its answer is not the probe's", answer.stdout[-500:])
+    return Interpreter(Path(executable), version, markers)
 
 
 def find(
     requested: str, host: Host, env: Mapping[str, str], *, input_name: str = "python-version"
 ) -> Interpreter:
-    """The interpreter for `requested`; the error names the input that asked for it."""
+    """The interpreter for `requested`; the error names the input that asked for it, and its
+    details say why each candidate was refused."""
+    refused: list[Refused] = []
     for command in candidates(requested, host):
-        found = probe(command, env)
-        if found and matches(requested, found.version):
+        found = _suits(requested, probe(command, env), command)
+        if isinstance(found, Interpreter):
             return found
-    if found := _uv_find(requested, env):
+        refused.append(found)
+    found = _uv_find(requested, env)
+    if isinstance(found, Interpreter):
+        found = _suits(requested, found, [str(found.path)])
+    if isinstance(found, Interpreter):
         return found
     raise InputError(
         f"{input_name} {requested}: no such interpreter on this machine; install it first,"
         " e.g. with actions/setup-python",
         input=input_name,
+        details="\n".join(
+            ["looked at:", *(f"  {r}" for r in [*refused, found] if r.reason != ABSENT)]
+        ),
     )
 
 
-def _uv_find(requested: str, env: Mapping[str, str]) -> Interpreter | None:
-    from uv import find_uv_bin
+def _suits(
+    requested: str, found: Interpreter | Refused, command: list[str]
+) -> Interpreter | Refused:
+    if isinstance(found, Refused) or matches(requested, found.version):
+        return found
+    return Refused(tuple(command), f"is Python {found.version}")
 
+
+def _uv_find(requested: str, env: Mapping[str, str]) -> Interpreter | Refused:
+    """uv's own discovery (registry, other layouts), with the engine's uv, downloads off."""
+    asked = ("uv", "python", "find", requested)
     try:
-        done = subprocess.run(
-            [find_uv_bin(), "python", "find", "--python-preference", "only-system", requested],
-            env={**env, "UV_PYTHON_DOWNLOADS": "never"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0 or not done.stdout.strip():
-        return None
-    found = probe([done.stdout.strip()], env)
-    return found if found and matches(requested, found.version) else None
+        uv = process.uv()
+    except FileNotFoundError:
+        return Refused(asked, "uv is not installed with the engine")
+    argv = [uv, "python", "find", "--python-preference", "only-system", requested]
+    answer = process.probe(argv, env={**env, "UV_PYTHON_DOWNLOADS": "never"}, timeout=60)
+    if not answer.ok or not answer.stdout.strip():
+        return Refused(asked, answer.reason or "no answer", answer.output)
+    return probe([answer.stdout.strip()], env)

@@ -60,12 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def resolve(requirements: list[str], when: str, env: dict[str, str]) -> dict[str, str]:
     """name -> exact version of the closure, for every platform and Python 3.11+."""
-    from uv import find_uv_bin
+    from setup_poetry_parallel.process import uv  # the engine's uv, so the table is its view
 
     with tempfile.TemporaryDirectory() as tmp:
         request = Path(tmp) / "engine.in"
         request.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        argv = [find_uv_bin(), "pip", "compile", "--quiet", "--universal", "--python-version"]
+        argv = [uv(), "pip", "compile", "--quiet", "--universal", "--python-version"]
         argv += ["3.11", "--exclude-newer", when, "--no-header", "--no-annotate", str(request)]
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     pins = {}

@@ -120,10 +120,10 @@ def write(
 
 
 def compile_argv(minimum: str, when: str) -> list[str]:
-    from uv import find_uv_bin
+    from setup_poetry_parallel.process import uv  # the engine's uv, so the table is its view
 
     return [
-        find_uv_bin(),
+        uv(),
         "pip",
         "compile",
         "--quiet",

@@ -247,11 +247,12 @@ def _poetry_python(requested: str | None, host: Host, env: Mapping[str, str]) ->
         )
     if os.sep in requested or "/" in requested:
         found = interpreters.probe([requested], env)
-        if not found:
+        if isinstance(found, interpreters.Refused):
             raise InputError(
-                f"poetry-python {requested!r} is not a working Python interpreter:"
-                " give a path to one, or a version such as 3.12",
+                f"poetry-python {requested!r} is not a working Python interpreter"
+                f" ({found.reason}): give a path to one, or a version such as 3.12",
                 input="poetry-python",
+                details=found.output,
             )
     else:
         found = interpreters.find(requested, host, env, input_name="poetry-python")
