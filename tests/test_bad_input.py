@@ -191,7 +191,6 @@ def test_bad_input(
     tmp_path: Path,
     indexes: dict[str, str],
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     project = make_project(tmp_path / "project", plugins=case.plugins or "")
     pyproject = project / "pyproject.toml"
@@ -204,8 +203,7 @@ def test_bad_input(
     environ = {**os.environ, "GITHUB_ACTIONS": "true", **case.env}
     for name, path in files.items():
         path.write_bytes(b"")
-        environ[name] = str(path)
-        monkeypatch.setenv(name, str(path))  # github_action_utils reads os.environ
+        environ[name] = str(path)  # handed in only: nothing reads os.environ for them (#19)
     if case.index:
         environ["UV_DEFAULT_INDEX"] = indexes[case.index]
         environ["UV_HTTP_RETRIES"] = "1"
