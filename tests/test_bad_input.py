@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import cli
+from setup_poetry_parallel import cli, runner_files
 from tests.fault_index import Fault, serve
 from tests.projects import make_project
 
-RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+RUNNER_FILES = runner_files.NAMES
 MISSING_PLUGIN = "spp-no-such-plugin-3f9c"
 BROKEN_TOML = '[project]\nname = "sample"\nversion = = "0.1.0"\n'
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from setup_poetry_parallel import cli, engine
+from setup_poetry_parallel import cli, engine, runner_files
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.install import Install
 from setup_poetry_parallel.key import InstallSpec, install_key
 from setup_poetry_parallel.manifest import Manifest
 from tests.projects import make_project
 
-RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+RUNNER_FILES = runner_files.NAMES
 TOKEN = "s3cr/t+tok@n-4711"  # characters that percent-encoding changes
 ENCODED = urllib.parse.quote(TOKEN, safe="")
 PLUGIN_URL = f"https://ci-bot:{ENCODED}@packages.example.com/files/spp_private-1.0-py3-none-any.whl"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import dir_checks, engine_deps, trust
+from setup_poetry_parallel import dir_checks, engine_deps, install, trust
 from tests.test_neighbours import _umask
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
@@ -47,11 +47,10 @@ def test_a_tree_made_under_umask_0_is_closed_and_gets_its_bytecode_dirs(tmp_path
     assert stat.S_IMODE(outside.stat().st_mode) == 0o666, "a link's target is not ours to change"
 
 
-def test_the_engine_and_the_shared_install_use_the_same_rule(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[Path] = []
-    monkeypatch.setattr(dir_checks, "close_to_others", calls.append)
-    trust.restrict_permissions(tmp_path)
-    assert calls == [tmp_path]
+def test_the_engine_and_the_shared_install_use_the_same_rule() -> None:
+    """One home: the bootstrap and the install both call dir_checks.close_to_others."""
+    for module in (engine_deps, install):
+        source = Path(module.__file__ or "").read_text(encoding="utf-8")
+        assert "dir_checks.close_to_others" in source, module.__name__
     assert not hasattr(engine_deps, "close_to_others")
+    assert not hasattr(trust, "restrict_permissions")

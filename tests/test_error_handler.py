@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import ISSUES, cli, engine, error_handler
+from setup_poetry_parallel import ISSUES, cli, engine, error_handler, runner_files
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.settings import Runner
 from tests.projects import make_project
 
-RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+RUNNER_FILES = runner_files.NAMES
 
 
 def _boom(*_: object, **__: object) -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import cli
+from setup_poetry_parallel import cli, runner_files
 from tests.mounts import tmpfs
 from tests.projects import make_project
 
-RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+RUNNER_FILES = runner_files.NAMES
 DIR_INPUTS = ("working-directory", "install-dir", "state-dir")
 
 

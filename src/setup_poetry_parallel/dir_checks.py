@@ -32,6 +32,11 @@ def problem(path: str | os.PathLike[str], *, private: bool = False) -> str | Non
     return None if os.name == "nt" else _who_can_write(info, private=private)
 
 
+def trusted_owner(uid: int) -> bool:
+    """A file or dir that this user or root made: what a shared install dir may read."""
+    return os.name == "nt" or uid in (os.getuid(), 0)
+
+
 def _who_can_write(info: os.stat_result, *, private: bool) -> str | None:
     if info.st_uid != os.getuid() and (private or info.st_uid != 0):
         return (

@@ -95,7 +95,7 @@ def locked(path: Path) -> Iterator[None]:
         raise
     with os.fdopen(fd, "a+b") as handle:
         owner = os.fstat(fd).st_uid
-        if os.name != "nt" and owner not in (os.getuid(), 0):
+        if not dir_checks.trusted_owner(owner):
             raise Untrusted(f"{path} belongs to uid {owner}, not this user: remove it")
         if os.name == "nt":
             import msvcrt

@@ -30,6 +30,7 @@ from setup_poetry_parallel import (
     atomic,
     background,
     cleanup,
+    dir_checks,
     generations,
     owners,
     plugin_wheel,
@@ -232,7 +233,7 @@ def _make(
     _pause_for_tests("verify", pause)
     # The permissions walk runs while the check's Python starts (0.1 s of stats and mkdirs);
     # the umask keeps whatever that Python writes meanwhile closed to others.
-    with background.Task(trust.restrict_permissions, root) as restricted:
+    with background.Task(dir_checks.close_to_others, root) as restricted:
         found = installer.verify(venv)
     restricted.result()
     return found

@@ -148,7 +148,7 @@ class Installer:
         """Bytecode is left to the first Poetry start that imports each module (as a bare
         `uv pip install` does): Poetry imports about 600 of its ~1,400 modules at all, and
         compiling them all here cost the setup 1.1 s against 0.6 s for those it imports
-        (the build gives every package dir its `__pycache__`: trust.restrict_permissions).
+        (the build gives every package dir its `__pycache__`: dir_checks.close_to_others).
         A job that cannot write bytecode (PYTHONDONTWRITEBYTECODE, set in many container
         images) would compile in memory on every start (0.4 s -> 1.1 s): compiled here then."""
         return ["--compile-bytecode"] if self.env.get("PYTHONDONTWRITEBYTECODE") else []

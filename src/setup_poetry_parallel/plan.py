@@ -25,12 +25,12 @@ from setup_poetry_parallel.key import InstallSpec, install_key, merge_requiremen
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.plugins import (
     ProjectPlugins,
-    canonical,
     named_sources,
     read_project_plugins,
     to_requirements,
 )
 from setup_poetry_parallel.settings import Host, Index, Settings
+from setup_poetry_parallel.simple_index import canonical
 
 log = logging.getLogger(__name__)
 

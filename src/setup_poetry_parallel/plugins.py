@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from setup_poetry_parallel import atomic, nofollow
+from setup_poetry_parallel import atomic, dir_checks, nofollow
 from setup_poetry_parallel.errors import InputError
-from setup_poetry_parallel.simple_index import canonical as canonical  # noqa: PLC0414  # re-exported: plan.py imports it from here (#19 left plan.py to others)
+from setup_poetry_parallel.simple_index import canonical
 
 # Table keys whose conversion depends only on the text and poetry-core's version. Path, git and
 # url sources read the disk or name a place: such tables are always converted afresh.
@@ -175,7 +175,7 @@ def _read_cached(path: Path) -> list[str] | None:
     try:
         fd = os.open(path, nofollow.READ)
         with os.fdopen(fd, encoding="utf-8") as handle:
-            if os.name != "nt" and os.fstat(handle.fileno()).st_uid not in (os.getuid(), 0):
+            if not dir_checks.trusted_owner(os.fstat(handle.fileno()).st_uid):
                 return None
             data = json.load(handle)
     except (OSError, ValueError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
 
-from setup_poetry_parallel import defaults, job_ids, sources
+from setup_poetry_parallel import defaults, job_ids, runner_files, sources
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.path_errors import dangling
 from setup_poetry_parallel.redaction import SafeUrl, remember_environment
@@ -26,7 +26,6 @@ PoetryDependencies = Literal["locked", "latest"]  # poetry_deps.py: the table, o
 OutputFormat = Literal["github", "sh", "dotenv", "json"]
 
 FORMATS: Final = ("github", "sh", "dotenv", "json")
-RUNNER_FILES: Final = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 DEFAULT_INDEX: Final = "https://pypi.org/simple"
 INDEX_VARIABLES: Final = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL")  # uv's order
 HTTP_TIMEOUT: Final = 30.0  # uv's default UV_HTTP_TIMEOUT
@@ -207,7 +206,7 @@ def read_runner(environ: Mapping[str, str]) -> Runner:
     return Runner(
         active=environ.get("GITHUB_ACTIONS") == "true",
         debug=environ.get("RUNNER_DEBUG") == "1",
-        files={name: environ[name] for name in RUNNER_FILES if environ.get(name)},
+        files={name: environ[name] for name in runner_files.NAMES if environ.get(name)},
     )
 
 

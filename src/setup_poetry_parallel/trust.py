@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +39,6 @@ def make_dir(directory: Path, *, private: bool = False, input: str = "state-dir"
         check_dir(directory)
 
 
-def restrict_permissions(root: Path) -> None:
-    """No group- or world-writable file in a shared install, whatever the job's umask was, and
-    a `__pycache__` in every dir of modules: the rule the bootstrap keeps for the engine too."""
-    dir_checks.close_to_others(root)
-
-
 def read_json(path: Path) -> dict[str, Any] | None:
     """Read `path` without following a link, and only if this user (or root) wrote it.
 
@@ -56,7 +49,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
         content, owner = volume.read_owned(path)
     except (volume.Gone, OSError):
         return None  # missing, or a symbolic link (ELOOP): not a marker we published
-    if os.name != "nt" and owner not in (os.getuid(), 0):
+    if not dir_checks.trusted_owner(owner):
         log.warning("ignoring %s: it belongs to uid %s, not this user", path, owner)
         return None
     return parse_json(content)

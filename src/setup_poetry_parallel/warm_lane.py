@@ -415,7 +415,7 @@ def _read_record(path: str) -> dict[str, Any] | None:
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        if os.fstat(fd).st_uid not in (os.getuid(), 0):
+        if not dir_checks.trusted_owner(os.fstat(fd).st_uid):
             return None
         data = marshal.load(handle)  # noqa: S302  # our own record, this user's, by name
     return data if isinstance(data, dict) else None
