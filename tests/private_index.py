@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 
-from setup_poetry_parallel.simple_index import canonical
+from setup_poetry_parallel.index.simple_index import canonical
 from tests.loopback import serving
 from tests.upstream import JSON, Upstream, through
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import cli, runner_files
+from setup_poetry_parallel import cli
+from setup_poetry_parallel.outputs import runner_files
 from tests.fault_index import Fault, serve
 from tests.projects import make_project
 

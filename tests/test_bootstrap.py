@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from setup_poetry_parallel import engine_deps, fetch_wheels
-from setup_poetry_parallel.fetch_wheels import Host, Mismatch, Refused
+from setup_poetry_parallel.startup import engine_deps, fetch_wheels
+from setup_poetry_parallel.startup.fetch_wheels import Host, Mismatch, Refused
 from tests.loopback import serving
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from setup_poetry_parallel import cli, engine, runner_files
+from setup_poetry_parallel import cli, engine
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.install import Install
-from setup_poetry_parallel.key import InstallSpec, install_key
-from setup_poetry_parallel.manifest import Manifest
+from setup_poetry_parallel.outputs import runner_files
+from setup_poetry_parallel.store.install import Install
+from setup_poetry_parallel.store.key import InstallSpec, install_key
+from setup_poetry_parallel.store.manifest import Manifest
 from tests.projects import make_project
 
 RUNNER_FILES = runner_files.NAMES
@@ -125,7 +126,7 @@ def test_the_error_line_its_details_and_the_annotation_hold_no_credentials(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     def failing(*_: object, **__: object) -> None:
-        logging.getLogger("setup_poetry_parallel.install").warning(
+        logging.getLogger("setup_poetry_parallel.store.install").warning(
             "retrying https://ci-bot:%s@packages.example.com/simple/x/", ENCODED
         )
         raise SetupError(

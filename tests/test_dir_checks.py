@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import dir_checks, engine_deps, install, trust
+from setup_poetry_parallel.disk import dir_checks, trust
+from setup_poetry_parallel.startup import engine_deps
+from setup_poetry_parallel.store import install
 from tests.test_neighbours import _umask
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX modes")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import downloads
 from setup_poetry_parallel.poetry_plugin import spp_poetry_races
+from setup_poetry_parallel.store import downloads
 from tests.engine_cli import setup
 from tests.projects import PYTHONS, make_project, python_path
 

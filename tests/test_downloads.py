@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import downloads
 from setup_poetry_parallel.cli import parser, raw_inputs
 from setup_poetry_parallel.errors import InputError
 from setup_poetry_parallel.settings import validate
+from setup_poetry_parallel.store import downloads
 
 DAY = 86400.0
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import downloads, simple_index
+from setup_poetry_parallel.index import simple_index
+from setup_poetry_parallel.store import downloads
 from tests.conftest import have_git
 from tests.engine_cli import argv, finish, start
 from tests.fault_index import Fault, serve

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel.dynamic_versioning import NO_IO_VARIABLE
+from setup_poetry_parallel.jobs.dynamic_versioning import NO_IO_VARIABLE
 from tests.conftest import have_git
 from tests.engine_cli import Setup, argv, finish, start
 from tests.projects import PYTHONS, make_project, python_path

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import ISSUES, cli, engine, error_handler, runner_files
+from setup_poetry_parallel import ISSUES, cli, engine, error_handler
 from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.outputs import runner_files
 from setup_poetry_parallel.settings import Runner
 from tests.projects import make_project
 

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import cleanup, installer_errors, locking
+from setup_poetry_parallel.disk import locking
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.paths import InstallPaths
+from setup_poetry_parallel.poetry_venv import installer_errors
+from setup_poetry_parallel.store import cleanup
 from tests.engine_cli import argv
 from tests.mounts import tmpfs
 from tests.projects import PLUGIN, make_project
@@ -278,7 +280,8 @@ def test_old_builds_are_collected_after_their_grace_period(project: Path, tmp_pa
 # the install lock with nothing, in a real engine process; everything else is real.
 NO_LOCK_SETUP = """
 import contextlib, sys
-from setup_poetry_parallel import cli, install
+from setup_poetry_parallel import cli
+from setup_poetry_parallel.store import install
 install.hold = lambda *args, **kwargs: contextlib.nullcontext()
 sys.exit(cli.main(sys.argv[1:]))
 """
@@ -313,7 +316,7 @@ def test_two_builds_at_once_one_publish_wins_and_the_loser_is_discarded(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from setup_poetry_parallel import locking
+from setup_poetry_parallel.disk import locking
 locking.HEARTBEAT = 0.2
 lock, mode, ready = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 if mode == "flock":

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import fetch_wheels, settings
+from setup_poetry_parallel import settings
+from setup_poetry_parallel.startup import fetch_wheels
 from tests.loopback import serving
 from tests.test_bootstrap import _bootstrap, _checkout, _env
 

@@ -102,7 +102,7 @@ def test_version_resolution_retries_through_a_short_outage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Two 503s, then the index answers: the setup resolves and goes on."""
-    from setup_poetry_parallel import versions
+    from setup_poetry_parallel.index import versions
 
     fault = Fault(kind="status", status=503)
     with serve(fault) as url:

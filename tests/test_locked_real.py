@@ -16,7 +16,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-from setup_poetry_parallel import poetry_deps
+from setup_poetry_parallel.poetry_venv import poetry_deps
 from tests.engine_cli import Setup, setup
 from tests.tamper_index import serve
 

@@ -23,11 +23,14 @@ from pathlib import Path
 import pytest
 
 import setup_poetry_parallel
-from setup_poetry_parallel import cli, defaults, engine_deps, install, job, settings
+from setup_poetry_parallel import cli, settings
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.jobs import job
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import install_paths
 from setup_poetry_parallel.settings import RawInputs
+from setup_poetry_parallel.startup import defaults, engine_deps
+from setup_poetry_parallel.store import install
 from tests.projects import make_project
 
 # The checkout whose code runs: the tree under test (PYTHONPATH picks it, for a control run).

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import cli, runner_files
+from setup_poetry_parallel import cli
+from setup_poetry_parallel.outputs import runner_files
 from tests.mounts import tmpfs
 from tests.projects import make_project
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import plugin_wheel
+from setup_poetry_parallel.poetry_venv import plugin_wheel
 from tests.projects import python_path
 
 

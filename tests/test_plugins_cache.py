@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel.plugins import read_project_plugins, to_requirements
+from setup_poetry_parallel.poetry_venv.plugins import read_project_plugins, to_requirements
 
 
 def project(tmp_path: Path, table: str) -> Path:

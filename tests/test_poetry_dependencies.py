@@ -15,8 +15,10 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from setup_poetry_parallel import lock_poetry, poetry_deps, release_files
+from setup_poetry_parallel import lock_poetry
 from setup_poetry_parallel.cli import main
+from setup_poetry_parallel.index import release_files
+from setup_poetry_parallel.poetry_venv import poetry_deps
 from tests.act_runner import ROOT
 
 REQUIRED = ("2.0.1", "2.1.4", "2.2.1", "2.3.4", "2.4.3", "2.5.1")  # newest patch of each 2.x

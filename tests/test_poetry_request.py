@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from setup_poetry_parallel import plan
 from setup_poetry_parallel.cli import parser, raw_inputs
 from setup_poetry_parallel.errors import InputError
-from setup_poetry_parallel.poetry_request import allows, lock_version, newest_allowed
+from setup_poetry_parallel.index.versions import Release
+from setup_poetry_parallel.poetry_venv import plan
+from setup_poetry_parallel.poetry_venv.poetry_request import allows, lock_version, newest_allowed
 from setup_poetry_parallel.settings import Settings, validate
-from setup_poetry_parallel.versions import Release
 from tests.projects import make_project
 
 HEADERS = {

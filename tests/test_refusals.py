@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import release_files, versions
 from setup_poetry_parallel.errors import InputError, SetupError
-from setup_poetry_parallel.installer_errors import installer_error
+from setup_poetry_parallel.index import release_files, versions
+from setup_poetry_parallel.index.sources import Source
+from setup_poetry_parallel.poetry_venv.installer_errors import installer_error
 from setup_poetry_parallel.redaction import SafeUrl
 from setup_poetry_parallel.settings import Index
-from setup_poetry_parallel.sources import Source
 from tests.loopback import serving
 from tests.test_seams import VENV, spec
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from setup_poetry_parallel import runner
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.runner import Exports, publish, render, validate
+from setup_poetry_parallel.outputs import runner
+from setup_poetry_parallel.outputs.runner import Exports, publish, render, validate
 from setup_poetry_parallel.settings import read_runner
 
 TRICKY = 'it\'s $HOME `id` "q" \\ x\nsecond line'

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from setup_poetry_parallel import runner, runner_files
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.runner import Exports
+from setup_poetry_parallel.outputs import runner, runner_files
+from setup_poetry_parallel.outputs.runner import Exports
 from setup_poetry_parallel.settings import read_runner
 
 EXAMPLES = 300

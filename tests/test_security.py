@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import install, locking, trust
+from setup_poetry_parallel.disk import locking, trust
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.paths import install_paths
+from setup_poetry_parallel.store import install
 from tests.projects import make_project
 from tests.test_faults import finish, outputs, setup_argv, start
 
@@ -178,7 +179,7 @@ def test_the_plugin_refusal_imports_on_python_3_9_syntax() -> None:
     """The plugin runs in Poetry's venv (3.9+): compile it for 3.9's grammar."""
     import ast
 
-    from setup_poetry_parallel import plugin_wheel
+    from setup_poetry_parallel.poetry_venv import plugin_wheel
 
     ast.parse(plugin_wheel.source(), feature_version=(3, 9))
     assert sys.version_info >= (3, 11)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from setup_poetry_parallel.errors import InputError
-from setup_poetry_parallel.job_ids import default_job_id
+from setup_poetry_parallel.jobs.job_ids import default_job_id
 from setup_poetry_parallel.settings import (
     RawInputs,
     inputs_from_env,

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import cleanup, filesystems, generations, locking, owners, volume
+from setup_poetry_parallel.disk import filesystems, locking, owners, volume
 from setup_poetry_parallel.paths import InstallPaths
+from setup_poetry_parallel.store import cleanup, generations
 
 BUILD = "20260101T000000-1-abcdef"
 
@@ -80,7 +81,7 @@ def test_link_new_never_follows_a_planted_link(tmp_path: Path) -> None:
 
 def test_link_new_from_many_processes_has_one_winner_per_name(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from setup_poetry_parallel import volume\n"
+        "import sys; from pathlib import Path; from setup_poetry_parallel.disk import volume\n"
         "print(sum(volume.link_new(Path(sys.argv[1]) / f'n{i}', sys.argv[2], fsync=False)"
         " for i in range(100)))"
     )

@@ -241,7 +241,7 @@ def test_a_host_killed_mid_build_another_host_finishes(the_bed: Bed, tmp_path: P
 TAKE_OVER = """
 import logging, sys, time
 from pathlib import Path
-from setup_poetry_parallel import locking
+from setup_poetry_parallel.disk import locking
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 lock, seconds = Path(sys.argv[1]), float(sys.argv[2])
 started = time.monotonic()
@@ -340,7 +340,8 @@ def reaped(*procs: subprocess.Popen[str]) -> Iterator[None]:
 STALE_READS = """
 import json, sys, time
 from pathlib import Path
-from setup_poetry_parallel import atomic, generations, locking, trust
+from setup_poetry_parallel.disk import atomic, locking, trust
+from setup_poetry_parallel.store import generations
 from setup_poetry_parallel.paths import InstallPaths
 role, root, sync, rounds = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 paths = InstallPaths(root, windows=False)
@@ -402,7 +403,7 @@ def test_control_a_stale_read_under_the_lock_and_the_generations_that_see_throug
 EXCL_RACE = """
 import json, os, sys, time
 from pathlib import Path
-from setup_poetry_parallel import volume
+from setup_poetry_parallel.disk import volume
 mode, folder, count, tag = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 sync = Path(sys.argv[5])
 (sync / tag).write_text("")
@@ -458,7 +459,7 @@ def test_control_creates_raced_from_two_hosts(mode: str, the_bed: Bed, tmp_path:
 HOLD = """
 import sys, time, fcntl, os
 from pathlib import Path
-from setup_poetry_parallel import locking
+from setup_poetry_parallel.disk import locking
 mode, lock, release = sys.argv[1], Path(sys.argv[2]), sys.argv[3]  # release: a file, or "try"
 trying = release == "try"
 try:
@@ -506,7 +507,8 @@ def test_control_a_lock_that_lies_and_the_lock_file_that_does_not(
 BUILDING = """
 import json, sys, time
 from pathlib import Path
-from setup_poetry_parallel import atomic, cleanup, owners
+from setup_poetry_parallel.disk import atomic, owners
+from setup_poetry_parallel.store import cleanup
 from setup_poetry_parallel.paths import InstallPaths
 root, build, seconds = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 paths = InstallPaths(root, windows=False)
@@ -525,7 +527,7 @@ print("DONE", flush=True)
 COLLECT = """
 import shutil, sys
 from pathlib import Path
-from setup_poetry_parallel import cleanup
+from setup_poetry_parallel.store import cleanup
 from setup_poetry_parallel.paths import InstallPaths
 mode, root = sys.argv[1], Path(sys.argv[2])
 paths = InstallPaths(root, windows=False)

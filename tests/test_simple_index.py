@@ -8,9 +8,10 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from setup_poetry_parallel import plugins, simple_index
-from setup_poetry_parallel.simple_index import Anchor, anchors, canonical
-from setup_poetry_parallel.versions import Release, releases_from_html
+from setup_poetry_parallel.index import simple_index
+from setup_poetry_parallel.index.simple_index import Anchor, anchors, canonical
+from setup_poetry_parallel.index.versions import Release, releases_from_html
+from setup_poetry_parallel.poetry_venv import plugins
 
 PAGE = """<!DOCTYPE html><html><body>
 <a href="/p/poetry-2.5.0.tar.gz#sha256=aa" data-yanked="broken">poetry-2.5.0.tar.gz</a><br/>

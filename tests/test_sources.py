@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import sources
 from setup_poetry_parallel.errors import InputError
+from setup_poetry_parallel.index import sources
 from setup_poetry_parallel.redaction import SafeUrl
 from setup_poetry_parallel.settings import read_index, uv_indexes
 
@@ -167,8 +167,8 @@ def test_pip_is_refused_where_it_would_merge_indexes(tmp_path: Path) -> None:
 
 
 def plan_for(project: Path, environ: dict[str, str], *flags: str) -> object:
-    from setup_poetry_parallel import plan
     from setup_poetry_parallel.cli import parser, raw_inputs
+    from setup_poetry_parallel.poetry_venv import plan
     from setup_poetry_parallel.settings import validate
 
     argv = ["--working-directory", str(project), "--poetry-version", "2.5.1", *flags]

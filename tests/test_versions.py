@@ -6,8 +6,8 @@ import pytest
 from packaging.version import Version
 
 from setup_poetry_parallel.errors import InputError
+from setup_poetry_parallel.index.versions import Release, choose, releases_from_json
 from setup_poetry_parallel.settings import read_index
-from setup_poetry_parallel.versions import Release, choose, releases_from_json
 
 PAGE = {
     "files": [

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import warm_lane
 from setup_poetry_parallel.settings import RawInputs, validate
+from setup_poetry_parallel.startup import warm_lane
 from tests.projects import make_project
 from tests.test_runner_files import parse_path, parse_records
 
@@ -102,7 +102,12 @@ def test_every_variable_settings_names_is_fingerprinted_or_per_job() -> None:
     """A variable settings.py starts reading later cannot be left out of the fingerprint: the
     lane would replay a setup made for another value."""
     names = set()
-    for module in ("settings.py", "job_ids.py", "defaults.py"):
+    for module in (
+        "settings.py",
+        "jobs/job_ids.py",
+        "startup/defaults.py",
+        "index/sources.py",
+    ):
         tree = ast.parse((SRC / module).read_text(encoding="utf-8"))
         names |= {
             node.value
@@ -161,7 +166,7 @@ def test_the_lane_imports_only_what_its_budget_allows() -> None:
     defaults) must stay as cheap as it is."""
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
-        "from setup_poetry_parallel import warm_lane\n"
+        "from setup_poetry_parallel.startup import warm_lane\n"
         "print(' '.join(sorted(set(sys.modules) - before)))"
     )
     run = subprocess.run(
@@ -172,7 +177,7 @@ def test_the_lane_imports_only_what_its_budget_allows() -> None:
     )
     imported = set(run.stdout.split())
     ours = {name for name in imported if name.split(".")[0] == "setup_poetry_parallel"}
-    shared = {"dir_checks", "nofollow", "defaults"}
+    shared = {"disk.dir_checks", "disk.nofollow", "startup.defaults"}
     assert {f"setup_poetry_parallel.{name}" for name in shared} <= ours
     assert imported - ours == {"__future__", "zlib"}  # beyond what `python -I` loads anyway
 

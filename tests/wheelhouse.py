@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from setup_poetry_parallel.simple_index import canonical
+from setup_poetry_parallel.index.simple_index import canonical
 from tests.projects import PLUGIN, POETRY_VERSION
 
 LOCKS = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel" / "locks"

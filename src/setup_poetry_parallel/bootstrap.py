@@ -24,11 +24,11 @@ def main(argv: list[str]) -> int:
         )
         return 1
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from setup_poetry_parallel import warm_lane
+    from setup_poetry_parallel.startup import warm_lane
 
     if warm_lane.replay(argv, os.environ, STARTED):
         return 0
-    from setup_poetry_parallel import engine_deps
+    from setup_poetry_parallel.startup import engine_deps
 
     return engine_deps.main(argv)
 

@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     def setup() -> None:
         settings = validate(raw_inputs(args, environ), environ)
         from setup_poetry_parallel import engine
-        from setup_poetry_parallel import runner as runner_io
+        from setup_poetry_parallel.outputs import runner as runner_io
 
         runner_io.check_files(settings.runner, settings.output_format)
         annotate = settings.output_format == "github"
@@ -167,7 +167,7 @@ class _AnnotateWarnings(logging.Handler):
         super().__init__(logging.WARNING)
 
     def emit(self, record: logging.LogRecord) -> None:
-        from setup_poetry_parallel import runner
+        from setup_poetry_parallel.outputs import runner
 
         runner.annotate_warning(record.getMessage())
 

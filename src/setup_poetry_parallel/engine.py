@@ -12,13 +12,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from setup_poetry_parallel import exports, install, job, plan
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.installer import Installer as PoetryInstaller
+from setup_poetry_parallel.jobs import job
+from setup_poetry_parallel.outputs import exports
+from setup_poetry_parallel.outputs.runner import Exports
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import install_paths, job_paths
-from setup_poetry_parallel.runner import Exports
+from setup_poetry_parallel.poetry_venv import plan
+from setup_poetry_parallel.poetry_venv.installer import Installer as PoetryInstaller
 from setup_poetry_parallel.settings import Settings
+from setup_poetry_parallel.store import install
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,8 @@ def run(settings: Settings) -> Exports:
 
 def _remember(settings: Settings, planned: plan.Plan, done: install.Install, made: job.Job) -> None:
     """For the next job with the same inputs on this host: warm_lane.py. Best effort."""
-    from setup_poetry_parallel import cleanup, warm_lane
+    from setup_poetry_parallel.startup import warm_lane
+    from setup_poetry_parallel.store import cleanup
 
     paths = install_paths(settings.install_dir, planned.key)
     build = done.manifest.build

@@ -58,6 +58,6 @@ def _report(exc: SetupError, runner: Runner) -> None:
 
 
 def _annotate(message: str, file: str | None, line: int | None) -> None:
-    from setup_poetry_parallel import runner
+    from setup_poetry_parallel.outputs import runner
 
     runner.annotate_error(message, file=file, line=line)

@@ -28,8 +28,10 @@ from typing import Final
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from setup_poetry_parallel import poetry_deps, process, release_files
+from setup_poetry_parallel import process
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.index import release_files
+from setup_poetry_parallel.poetry_venv import poetry_deps
 from setup_poetry_parallel.settings import Index, current_environment, read_index
 
 # Constraints that upstream added in a later release for a breakage the newest dependencies

@@ -16,10 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
 
-from setup_poetry_parallel import defaults, job_ids, runner_files, sources
 from setup_poetry_parallel.errors import InputError
+from setup_poetry_parallel.index import sources
+from setup_poetry_parallel.jobs import job_ids
+from setup_poetry_parallel.outputs import runner_files
 from setup_poetry_parallel.path_errors import dangling
 from setup_poetry_parallel.redaction import SafeUrl, remember_environment
+from setup_poetry_parallel.startup import defaults
 
 InstallerName = Literal["uv", "pip"]  # installer.Installer runs the one named
 PoetryDependencies = Literal["locked", "latest"]  # poetry_deps.py: the table, or afresh

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel import nofollow
+from setup_poetry_parallel.disk import nofollow
 
 RENAME_PATIENCE: Final = 10.0
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from setup_poetry_parallel import atomic, filesystems, nofollow, owners, trust, volume
+from setup_poetry_parallel.disk import atomic, filesystems, nofollow, owners, trust, volume
 from setup_poetry_parallel.errors import SetupError
 
 log = logging.getLogger(__name__)

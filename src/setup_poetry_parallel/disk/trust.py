@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel import dir_checks, volume
+from setup_poetry_parallel.disk import dir_checks, volume
 from setup_poetry_parallel.errors import InputError, PathProblem
 
 log = logging.getLogger(__name__)

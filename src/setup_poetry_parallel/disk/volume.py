@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, TypeVar
 
-from setup_poetry_parallel import atomic, nofollow
+from setup_poetry_parallel.disk import atomic, nofollow
 
 T = TypeVar("T")
 

@@ -13,9 +13,9 @@ import urllib.parse
 from collections.abc import Sequence
 
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.index.sources import Source
 from setup_poetry_parallel.redaction import public
 from setup_poetry_parallel.settings import INDEX_VARIABLES, Index
-from setup_poetry_parallel.sources import Source
 
 
 def which(url: str, sources: Sequence[Source]) -> Source | None:

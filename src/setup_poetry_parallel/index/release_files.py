@@ -13,11 +13,11 @@ from typing import Any
 
 from packaging.version import Version
 
-from setup_poetry_parallel import refusals
 from setup_poetry_parallel.errors import SetupError
+from setup_poetry_parallel.index import refusals
+from setup_poetry_parallel.index.versions import file_version
 from setup_poetry_parallel.redaction import redact
 from setup_poetry_parallel.settings import Index
-from setup_poetry_parallel.versions import file_version
 
 JSON: str = "application/vnd.pypi.simple.v1+json"
 

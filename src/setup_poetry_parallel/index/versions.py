@@ -17,8 +17,8 @@ from typing import Any, Final
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from setup_poetry_parallel import refusals
 from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.index import refusals
 from setup_poetry_parallel.redaction import SafeUrl, redact
 from setup_poetry_parallel.settings import Index
 
@@ -103,7 +103,7 @@ def file_version(filename: str, project: str) -> Version | None:
 
 
 def releases_from_html(text: str, project: str = "poetry") -> list[Release]:
-    from setup_poetry_parallel.simple_index import anchors  # rare: most indexes answer JSON
+    from setup_poetry_parallel.index.simple_index import anchors  # rare: most indexes answer JSON
 
     files = [{"filename": a.text, "yanked": a.yanked} for a in anchors(text)]
     return releases_from_json({"files": files}, project)

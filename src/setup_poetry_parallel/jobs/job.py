@@ -12,23 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel import (
-    dir_checks,
-    downloads,
-    dynamic_versioning,
-    interpreters,
-    plugin_cache,
-    process,
-    project_env,
-    trust,
-)
+from setup_poetry_parallel import process
+from setup_poetry_parallel.disk import dir_checks, trust
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.install import Install
-from setup_poetry_parallel.interpreters import Interpreter
+from setup_poetry_parallel.jobs import dynamic_versioning, interpreters, plugin_cache, project_env
+from setup_poetry_parallel.jobs.interpreters import Interpreter
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import JobPaths, job_paths
-from setup_poetry_parallel.plan import Plan
+from setup_poetry_parallel.poetry_venv.plan import Plan
 from setup_poetry_parallel.settings import Host, Settings
+from setup_poetry_parallel.store import downloads
+from setup_poetry_parallel.store.install import Install
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel import atomic
+from setup_poetry_parallel.disk import atomic
 
 
 def config_text(table: dict[str, Any], poetry_version: str, python_sys_version: str) -> str:

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
-from setup_poetry_parallel import runner_files
 from setup_poetry_parallel.errors import InputError, SetupError
+from setup_poetry_parallel.outputs import runner_files
 from setup_poetry_parallel.path_errors import path_error, preparing
 from setup_poetry_parallel.redaction import redact
 from setup_poetry_parallel.settings import OutputFormat, Runner

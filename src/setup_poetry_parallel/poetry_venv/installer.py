@@ -26,12 +26,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel import background, poetry_deps, process, release_files
+from setup_poetry_parallel import background, process
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.installer_errors import installer_error
-from setup_poetry_parallel.key import InstallSpec
+from setup_poetry_parallel.index import release_files
 from setup_poetry_parallel.paths import VenvPaths
+from setup_poetry_parallel.poetry_venv import poetry_deps
+from setup_poetry_parallel.poetry_venv.installer_errors import installer_error
 from setup_poetry_parallel.settings import UV_INDEX_VARIABLES, Index
+from setup_poetry_parallel.store.key import InstallSpec
 
 log = logging.getLogger(__name__)
 

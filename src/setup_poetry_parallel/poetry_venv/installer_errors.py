@@ -10,11 +10,12 @@ import errno
 import re
 from pathlib import Path
 
-from setup_poetry_parallel import poetry_deps, refusals
 from setup_poetry_parallel.errors import InputError, PathProblem, SetupError
-from setup_poetry_parallel.key import InstallSpec
+from setup_poetry_parallel.index import refusals
 from setup_poetry_parallel.paths import VenvPaths
+from setup_poetry_parallel.poetry_venv import poetry_deps
 from setup_poetry_parallel.settings import Index
+from setup_poetry_parallel.store.key import InstallSpec
 
 
 def installer_error(

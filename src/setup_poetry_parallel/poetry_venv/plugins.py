@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from setup_poetry_parallel import atomic, dir_checks, nofollow
+from setup_poetry_parallel.disk import atomic, dir_checks, nofollow
 from setup_poetry_parallel.errors import InputError
-from setup_poetry_parallel.simple_index import canonical
+from setup_poetry_parallel.index.simple_index import canonical
 
 # Table keys whose conversion depends only on the text and poetry-core's version. Path, git and
 # url sources read the disk or name a place: such tables are always converted afresh.

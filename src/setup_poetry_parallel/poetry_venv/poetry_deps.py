@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCKS: Final = Path(__file__).parent / "locks"
+LOCKS: Final = Path(__file__).parents[1] / "locks"
 LATEST: Final = "latest"
 RELEASE_DATE: Final = "release-date"
 LOCKED: Final = "locked sha256:"  # + the table file's digest

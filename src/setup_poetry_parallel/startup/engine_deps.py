@@ -24,10 +24,11 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from setup_poetry_parallel import defaults, dir_checks, fetch_wheels, nofollow  # stdlib only
+from setup_poetry_parallel.disk import dir_checks, nofollow  # stdlib only
 from setup_poetry_parallel.settings import read_index  # stdlib only too
+from setup_poetry_parallel.startup import defaults, fetch_wheels
 
-SRC = Path(__file__).resolve().parents[1]
+SRC = Path(__file__).resolve().parents[2]  # src/, above the package and this folder
 ROOT = SRC.parent
 
 

@@ -35,10 +35,10 @@ from io import BytesIO
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, NamedTuple
 
+from setup_poetry_parallel.index.simple_index import anchors, canonical  # stdlib only too
 from setup_poetry_parallel.redaction import redact_url  # stdlib only too
-from setup_poetry_parallel.simple_index import anchors, canonical  # stdlib only too
 
-LOCK = Path(__file__).resolve().parent / "locks" / "engine.json"
+LOCK = Path(__file__).resolve().parents[1] / "locks" / "engine.json"
 PYPI = "https://pypi.org/simple"
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"  # fmt: skip
 

@@ -35,7 +35,10 @@ import sys
 import time
 import zlib
 
-from setup_poetry_parallel import defaults, dir_checks, job_ids, nofollow, runner_files
+from setup_poetry_parallel.disk import dir_checks, nofollow
+from setup_poetry_parallel.jobs import job_ids
+from setup_poetry_parallel.outputs import runner_files
+from setup_poetry_parallel.startup import defaults
 
 # Not imported at run time: typing alone costs as much as the rest of the lane.
 TYPE_CHECKING = False
@@ -83,7 +86,8 @@ PER_JOB: Final = frozenset(
     }
 )
 PROJECT_FILES: Final = (("pyproject.toml", 1 << 20), ("poetry.toml", 1 << 16), ("poetry.lock", 512))
-PACKAGE: Final = os.path.dirname(os.path.abspath(__file__))
+# The package, above this folder: the engine is every file in it, in whichever folder.
+PACKAGE: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # --- where: the job dir, the install dir, the record ----------------------------------------
@@ -230,13 +234,21 @@ def engine_stamp() -> list[str]:
     again for another job (runners and act unpack it per job: new paths, new times) still
     does. CRC-32, not SHA-256: a change of our own files is not an attack to resist (whoever
     can change them owns the action), and it costs 0.2 ms against 3 ms for the 0.9 MB."""
-    stamp = []
-    for directory in (PACKAGE, *_subdirs(PACKAGE)):
-        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-            if entry.is_file() and not entry.name.endswith(".pyc"):
-                stamp.append(f"{os.path.relpath(entry.path, PACKAGE)}:{_crc(entry.path)}")
+    stamp = [f"{os.path.relpath(path, PACKAGE)}:{_crc(path)}" for path in engine_files()]
     stamp.append(f"pyproject.toml:{_crc(os.path.join(PACKAGE, '..', '..', 'pyproject.toml'))}")
     return stamp
+
+
+def engine_files(directory: str = PACKAGE) -> list[str]:
+    """Every file of the package, at any depth (bytecode aside), sorted: a module moved into
+    a new folder is covered as it was at the top."""
+    found = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+            found += engine_files(entry.path)
+        elif entry.is_file() and not entry.name.endswith(".pyc"):
+            found.append(entry.path)
+    return found
 
 
 def _crc(path: str) -> int:
@@ -251,10 +263,6 @@ def _crc(path: str) -> int:
         return crc
     finally:
         os.close(fd)
-
-
-def _subdirs(directory: str) -> list[str]:
-    return sorted(e.path for e in os.scandir(directory) if e.is_dir() and e.name != "__pycache__")
 
 
 def _head(path: str, limit: int) -> bytes:
@@ -330,7 +338,7 @@ def record(
         return None  # warm/<uid> is not this user's alone: no record there
     from pathlib import Path
 
-    from setup_poetry_parallel import atomic  # the full path's: never through a planted link
+    from setup_poetry_parallel.disk import atomic  # the full path's: never through a planted link
 
     atomic.replace(Path(path), marshal.dumps(document))
     return path

@@ -21,9 +21,10 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel import atomic, generations, owners, trust, volume
-from setup_poetry_parallel.generations import Published
+from setup_poetry_parallel.disk import atomic, owners, trust, volume
 from setup_poetry_parallel.paths import InstallPaths
+from setup_poetry_parallel.store import generations
+from setup_poetry_parallel.store.generations import Published
 
 log = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel import trust
-from setup_poetry_parallel.locking import hold
+from setup_poetry_parallel.disk import trust
+from setup_poetry_parallel.disk.locking import hold
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel import volume
+from setup_poetry_parallel.disk import volume
 from setup_poetry_parallel.paths import InstallPaths
 
 log = logging.getLogger(__name__)

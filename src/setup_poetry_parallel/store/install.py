@@ -26,26 +26,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel import (
-    atomic,
-    background,
-    cleanup,
-    dir_checks,
-    generations,
-    owners,
-    plugin_wheel,
-    trust,
-    versions,
-    volume,
-)
+from setup_poetry_parallel import background
+from setup_poetry_parallel.disk import atomic, dir_checks, owners, trust, volume
+from setup_poetry_parallel.disk.locking import hold
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.generations import BUILD_ID, Published
-from setup_poetry_parallel.installer import Installer
-from setup_poetry_parallel.key import InstallSpec
-from setup_poetry_parallel.locking import hold
-from setup_poetry_parallel.manifest import Manifest
+from setup_poetry_parallel.index import versions
 from setup_poetry_parallel.paths import InstallPaths, VenvPaths
+from setup_poetry_parallel.poetry_venv import plugin_wheel
+from setup_poetry_parallel.poetry_venv.installer import Installer
 from setup_poetry_parallel.settings import Pause
+from setup_poetry_parallel.store import cleanup, generations
+from setup_poetry_parallel.store.generations import BUILD_ID, Published
+from setup_poetry_parallel.store.key import InstallSpec
+from setup_poetry_parallel.store.manifest import Manifest
 
 log = logging.getLogger(__name__)
 

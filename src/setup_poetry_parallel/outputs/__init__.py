@@ -1,0 +1,2 @@
+"""What a setup leaves for later steps: the runner's files (outputs, env, PATH, summary) and the
+plain-CLI formats."""
