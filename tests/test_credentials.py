@@ -22,8 +22,8 @@ import pytest
 from setup_poetry_parallel import cli, engine
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.outputs import runner_files
+from setup_poetry_parallel.poetry_venv.key import InstallSpec, install_key
 from setup_poetry_parallel.store.install import Install
-from setup_poetry_parallel.store.key import InstallSpec, install_key
 from setup_poetry_parallel.store.manifest import Manifest
 from tests.projects import make_project
 

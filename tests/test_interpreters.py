@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel import process
+from setup_poetry_parallel import interpreters, process
 from setup_poetry_parallel.errors import InputError
-from setup_poetry_parallel.jobs import interpreters
 from setup_poetry_parallel.settings import Host
 
 SHIM = '#!/bin/sh\necho "pyenv: version \\`3.99\' is not installed" >&2\nexit 127\n'

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from setup_poetry_parallel.store.key import InstallSpec, install_key, merge_requirements
+from setup_poetry_parallel.poetry_venv.key import InstallSpec, install_key, merge_requirements
 
 BASE = InstallSpec(
     poetry_version="2.5.1",

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pytest
 
-from setup_poetry_parallel.jobs import interpreters
+from setup_poetry_parallel import interpreters
 from setup_poetry_parallel.jobs.job import _link
 from setup_poetry_parallel.paths import install_paths, job_paths
 from setup_poetry_parallel.settings import read_host

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel.jobs.interpreters import Interpreter
+from setup_poetry_parallel.interpreters import Interpreter
 from setup_poetry_parallel.jobs.project_env import Facts, Route, choose, facts
 
 WANT = Interpreter(Path("/opt/py/3.12.1/bin/python3.12"), "3.12.1")

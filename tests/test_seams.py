@@ -16,14 +16,14 @@ import pytest
 from setup_poetry_parallel import process
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.index import release_files
+from setup_poetry_parallel.interpreters import Interpreter
 from setup_poetry_parallel.jobs import job
-from setup_poetry_parallel.jobs.interpreters import Interpreter
 from setup_poetry_parallel.paths import VenvPaths, job_paths
 from setup_poetry_parallel.poetry_venv import poetry_deps
 from setup_poetry_parallel.poetry_venv.installer import Installer
 from setup_poetry_parallel.poetry_venv.installer_errors import installer_error
+from setup_poetry_parallel.poetry_venv.key import InstallSpec
 from setup_poetry_parallel.settings import read_index
-from setup_poetry_parallel.store.key import InstallSpec
 
 OUTPUTS = Path(__file__).parent / "fixtures" / "installer_output"
 VENV = VenvPaths(PurePosixPath("/install/key/builds/b1"), windows=False)

@@ -49,7 +49,8 @@ def run(settings: Settings) -> Exports:
         "reused" if done.reused else "built",
         done.venv.root,
     )
-    prepared = job.finish(settings, job_dirs, planned, done, pythons)  # links, cache, env
+    # links, cache, env
+    prepared = job.finish(settings, job_dirs, planned.project.table, done, pythons)
     exported = exports.of_setup(planned, done, prepared, time.monotonic() - started)
     if not fresh:
         return exported  # what an earlier setup of this job left there is not ours to copy

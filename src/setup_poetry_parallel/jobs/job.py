@@ -10,16 +10,15 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from setup_poetry_parallel import process
+from setup_poetry_parallel import interpreters, process
 from setup_poetry_parallel.disk import dir_checks, trust
 from setup_poetry_parallel.errors import SetupError
-from setup_poetry_parallel.jobs import dynamic_versioning, interpreters, plugin_cache, project_env
-from setup_poetry_parallel.jobs.interpreters import Interpreter
+from setup_poetry_parallel.interpreters import Interpreter
+from setup_poetry_parallel.jobs import dynamic_versioning, plugin_cache, project_env
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import JobPaths, job_paths
-from setup_poetry_parallel.poetry_venv.plan import Plan
 from setup_poetry_parallel.settings import Host, Settings
 from setup_poetry_parallel.store import downloads
 from setup_poetry_parallel.store.install import Install
@@ -85,7 +84,11 @@ def _share(link: Path, shared: Path) -> None:
 
 
 def finish(
-    settings: Settings, job: JobPaths, planned: Plan, done: Install, pythons: list[Interpreter]
+    settings: Settings,
+    job: JobPaths,
+    plugins: dict[str, Any],
+    done: Install,
+    pythons: list[Interpreter],
 ) -> Job:
     with preparing("state-dir", settings.state_dir):
         _link(Path(job.poetry_shim), Path(done.venv.poetry), copy=job.windows)
@@ -105,9 +108,9 @@ def finish(
         if not settings.project_plugins:
             # Read by our Poetry plugin: `poetry install` would otherwise install them itself.
             env[REFUSE_PROJECT_PLUGINS] = "1"
-        elif planned.project.table:
+        elif plugins:  # the project's requires-plugins table: its plugin cache is seeded
             text = plugin_cache.config_text(
-                planned.project.table,
+                plugins,
                 done.manifest.poetry_version,
                 done.manifest.python_sys_version,
             )

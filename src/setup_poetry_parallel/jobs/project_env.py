@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from setup_poetry_parallel.jobs.interpreters import Interpreter
+from setup_poetry_parallel.interpreters import Interpreter
 
 
 class Route(enum.Enum):

@@ -10,11 +10,11 @@ from pathlib import Path, PurePath
 from setup_poetry_parallel.jobs.job import Job
 from setup_poetry_parallel.outputs.runner import Exports
 from setup_poetry_parallel.paths import install_paths
+from setup_poetry_parallel.poetry_venv.key import InstallSpec
 from setup_poetry_parallel.poetry_venv.plan import Plan
 from setup_poetry_parallel.redaction import public
 from setup_poetry_parallel.store import downloads
 from setup_poetry_parallel.store.install import Install
-from setup_poetry_parallel.store.key import InstallSpec
 
 
 def cache_key(key: str) -> str:

@@ -32,8 +32,8 @@ from setup_poetry_parallel.index import release_files
 from setup_poetry_parallel.paths import VenvPaths
 from setup_poetry_parallel.poetry_venv import poetry_deps
 from setup_poetry_parallel.poetry_venv.installer_errors import installer_error
+from setup_poetry_parallel.poetry_venv.key import InstallSpec
 from setup_poetry_parallel.settings import UV_INDEX_VARIABLES, Index
-from setup_poetry_parallel.store.key import InstallSpec
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from setup_poetry_parallel.errors import InputError, PathProblem, SetupError
 from setup_poetry_parallel.index import refusals
 from setup_poetry_parallel.paths import VenvPaths
 from setup_poetry_parallel.poetry_venv import poetry_deps
+from setup_poetry_parallel.poetry_venv.key import InstallSpec
 from setup_poetry_parallel.settings import Index
-from setup_poetry_parallel.store.key import InstallSpec
 
 
 def installer_error(

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from setup_poetry_parallel import interpreters
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.index import sources, versions
 from setup_poetry_parallel.index.simple_index import canonical
-from setup_poetry_parallel.jobs import interpreters
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.poetry_venv import plugin_wheel, poetry_deps, poetry_request
+from setup_poetry_parallel.poetry_venv.key import InstallSpec, install_key, merge_requirements
 from setup_poetry_parallel.poetry_venv.plugins import (
     ProjectPlugins,
     named_sources,
@@ -25,7 +26,6 @@ from setup_poetry_parallel.poetry_venv.plugins import (
     to_requirements,
 )
 from setup_poetry_parallel.settings import Host, Index, Settings
-from setup_poetry_parallel.store.key import InstallSpec, install_key, merge_requirements
 
 log = logging.getLogger(__name__)
 

@@ -34,10 +34,10 @@ from setup_poetry_parallel.index import versions
 from setup_poetry_parallel.paths import InstallPaths, VenvPaths
 from setup_poetry_parallel.poetry_venv import plugin_wheel
 from setup_poetry_parallel.poetry_venv.installer import Installer
+from setup_poetry_parallel.poetry_venv.key import InstallSpec
 from setup_poetry_parallel.settings import Pause
 from setup_poetry_parallel.store import cleanup, generations
 from setup_poetry_parallel.store.generations import BUILD_ID, Published
-from setup_poetry_parallel.store.key import InstallSpec
 from setup_poetry_parallel.store.manifest import Manifest
 
 log = logging.getLogger(__name__)
