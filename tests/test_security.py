@@ -17,7 +17,7 @@ from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.paths import install_paths
 from setup_poetry_parallel.store import install
 from tests.projects import make_project
-from tests.test_faults import finish, outputs, setup_argv, start
+from tests.store.test_faults import finish, outputs, setup_argv, start
 
 pytestmark = pytest.mark.real
 

@@ -298,7 +298,7 @@ def real_marks(tree: ast.AST) -> list[int]:
 
 def test_a_real_test_lives_in_a_real_file_or_is_listed() -> None:
     marking = {
-        p.name for p in TESTS.glob("test_*.py") if real_marks(ast.parse(p.read_text("utf-8")))
+        p.name for p in TESTS.rglob("test_*.py") if real_marks(ast.parse(p.read_text("utf-8")))
     }
     stray = sorted(n for n in marking if not n.endswith("_real.py") and n not in REAL_ELSEWHERE)
     assert not stray, f"{stray} mark tests real: move them to a *_real.py file or list the file"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from setup_poetry_parallel.disk import nofollow
+from tests.repo import SRC
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel"
 posix = pytest.mark.skipif(os.name != "posix", reason="O_NOFOLLOW is POSIX (0 on Windows)")
 
 

@@ -1,5 +1,5 @@
 """The private-index bed itself (tests/private_index.py), on its own projects only (no network):
-what the real cases of tests/test_private_index_real.py rely on."""
+what the real cases of tests/index/test_private_index_real.py rely on."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ import contextlib
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 
 import pytest
 
@@ -22,9 +21,10 @@ from setup_poetry_parallel.poetry_venv.installer_errors import installer_error
 from setup_poetry_parallel.redaction import SafeUrl
 from setup_poetry_parallel.settings import Index
 from tests.loopback import serving
+from tests.repo import FIXTURES
 from tests.test_seams import VENV, spec
 
-OUTPUTS = Path(__file__).parent / "fixtures" / "installer_output"
+OUTPUTS = FIXTURES / "installer_output"
 TOKEN = "s3cr/t+tok@n-4711"
 ENCODED = urllib.parse.quote(TOKEN, safe="")
 # The loopback ports the fixtures were captured on (uv names the URL it was refused at).

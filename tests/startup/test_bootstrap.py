@@ -29,8 +29,9 @@ from packaging.requirements import Requirement
 from setup_poetry_parallel.startup import engine_deps, fetch_wheels
 from setup_poetry_parallel.startup.fetch_wheels import Host, Mismatch, Refused
 from tests.loopback import serving
+from tests.repo import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 LOCK = json.loads(fetch_wheels.LOCK.read_text(encoding="utf-8"))
 UV = LOCK["packages"]["uv"]
 UV_FILES = list(UV["files"])

@@ -20,7 +20,7 @@ import pytest
 from setup_poetry_parallel import settings
 from setup_poetry_parallel.startup import fetch_wheels
 from tests.loopback import serving
-from tests.test_bootstrap import _bootstrap, _checkout, _env
+from tests.startup.test_bootstrap import _bootstrap, _checkout, _env
 
 USER, TOKEN = "ci-bot", "s3cr/t+tok@n-4711"
 ENCODED = urllib.parse.quote(TOKEN, safe="")

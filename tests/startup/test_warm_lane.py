@@ -18,10 +18,10 @@ import pytest
 
 from setup_poetry_parallel.settings import RawInputs, validate
 from setup_poetry_parallel.startup import warm_lane
+from tests.outputs.test_runner_files import parse_path, parse_records
 from tests.projects import make_project
-from tests.test_runner_files import parse_path, parse_records
+from tests.repo import SRC
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel"
 BOOTSTRAP = SRC / "bootstrap.py"
 REPLAYED = "(warm lane)"
 
@@ -193,7 +193,7 @@ def test_the_lane_writes_runner_records_with_the_engines_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The lane has no writer of its own (#19): what it appends is runner_files.records of the
-    recorded exports (tests/test_runner_files.py checks those against the runner's reader), and
+    recorded exports (tests/outputs/test_runner_files.py checks those against the runner's reader), and
     the first refusal (a PATH entry with a separator) leaves the job to the full engine with
     nothing made and nothing written."""
     written: list[dict[str, bytes]] = []

@@ -15,8 +15,9 @@ import yaml
 
 from setup_poetry_parallel import cli
 from tests.projects import make_project
+from tests.repo import REPO
 
-ACTION = Path(__file__).resolve().parents[1] / "action.yml"
+ACTION = REPO / "action.yml"
 BASIC = "Basic " + base64.b64encode(b"ci-bot:s3cr/t+tok@n-4711").decode()
 
 

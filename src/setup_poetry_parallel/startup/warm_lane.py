@@ -56,7 +56,7 @@ MAX_FILE: Final = 16384
 
 # What a setup reads besides the project's files: the inputs, and every variable settings.py
 # or a program the full path starts for a new job (interpreter probes) reads.
-# tests/test_warm_lane.py checks that every variable settings.py names is here or in PER_JOB.
+# tests/startup/test_warm_lane.py checks that every variable settings.py names is here or in PER_JOB.
 NAMES: Final = frozenset(
     {
         "PATH",

@@ -289,7 +289,7 @@ def _discard(root: Path) -> None:
 
 
 def _pause_for_tests(point: str, pause: Pause | None) -> None:
-    """TEST-ONLY hook (tests/test_faults.py kills the build here): never set these variables.
+    """TEST-ONLY hook (tests/store/test_faults.py kills the build here): never set these variables.
 
     With SPP_TEST_PAUSE_AT=<point>, the build writes `<point>.paused` (holding its pid) into
     SPP_TEST_PAUSE_DIR and waits until `<point>.resume` appears there (or 5 minutes pass).
