@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -41,14 +42,75 @@ def test_sh_format_survives_eval_in_a_real_shell() -> None:
     assert path == "/tmp/job dir/bin:/tmp/pythons:/usr/bin:/bin"
 
 
-def test_dotenv_format_parses_back() -> None:
-    text = render(EXPORTS, "dotenv", "/usr/bin")
+PLAIN = Exports(
+    outputs={"poetry-version": "2.5.1"},
+    env={
+        "POETRY_CACHE_DIR": "/tmp/a b/job/cache",
+        "POETRY_NO_INTERACTION": "1",
+        "POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO": "install,run,sync",
+        "QUOTED": 'it\'s "q" $HOME \\ #x',
+    },
+    path=["/tmp/a b/job/bin", "/tmp/a b/job/pythons"],
+)
+
+
+def gitlab_dotenv(text: str) -> dict[str, str]:
+    """As GitLab's parser reads a dotenv report (Gitlab::Ci::Parsers::DotenvVariable: each
+    line's `^(.*)=(.*)$`, both sides stripped; the name a variable key)."""
     parsed = {}
     for line in text.splitlines():
-        name, _, quoted = line.partition("=")
-        parsed[name] = json.loads(quoted.replace("\\$", "$"))  # JSON string escapes match ours
-    assert parsed["TRICKY"] == TRICKY
-    assert parsed["PATH"] == "/tmp/job dir/bin:/tmp/pythons:/usr/bin"
+        (name, value), *_ = re.findall(r"^(.*)=(.*)$", line)
+        assert re.fullmatch(r"[A-Za-z0-9_]+", name.strip()), line
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
+def test_dotenv_format_is_read_literally_as_gitlab_and_docker_read_it() -> None:
+    """No quotes: GitLab keeps them as part of the value (as `docker run --env-file` does)."""
+    text = render(PLAIN, "dotenv", "/usr/bin")
+    expected = {**PLAIN.env, "PATH": "/tmp/a b/job/bin:/tmp/a b/job/pythons:/usr/bin"}
+    assert gitlab_dotenv(text) == expected
+    docker = dict(line.split("=", 1) for line in text.splitlines())  # moby's env-file reader
+    assert docker == expected
+    assert not text.endswith("\n")  # print() ends it: no empty line, which GitLab refuses
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("a\nb", "line break"),
+        ("a\rb", "line break"),
+        (" a", "blank"),
+        ("a\t", "blank"),
+        ("a=b", "'='"),
+    ],
+)
+def test_dotenv_refuses_a_value_gitlab_would_read_otherwise(value: str, why: str) -> None:
+    exports = Exports(outputs={}, env={"POETRY_CACHE_DIR": value}, path=[])
+    with pytest.raises(SetupError, match=f"--format dotenv cannot carry POETRY_CACHE_DIR.*{why}"):
+        render(exports, "dotenv", "")
+    # The control: the same value as sh survives, so only dotenv refuses it.
+    assert "export POETRY_CACHE_DIR=" in render(exports, "sh", "")
+
+
+def test_dotenv_holds_gitlabs_limits_of_20_variables_and_5_kb() -> None:
+    twenty = Exports(outputs={}, env={f"V{i}": "x" for i in range(20)}, path=[])
+    assert len(gitlab_dotenv(render(twenty, "dotenv", ""))) == 20
+    over = Exports(outputs={}, env={**twenty.env, "V20": "x"}, path=[])
+    with pytest.raises(SetupError, match="21 variables, over GitLab's limit of 20"):
+        render(over, "dotenv", "")
+    five_kb = Exports(outputs={}, env={"V": "x" * (5 * 1024 - len("V=\n"))}, path=[])
+    assert len(render(five_kb, "dotenv", "").encode()) + 1 == 5 * 1024
+    too_big = Exports(outputs={}, env={"V": "x" * (5 * 1024)}, path=[])
+    with pytest.raises(SetupError, match="over GitLab's limit of 5120"):
+        render(too_big, "dotenv", "")
+
+
+def test_a_plan_changes_no_environment_so_sh_and_dotenv_print_nothing() -> None:
+    plan = Exports(outputs={"cache-key": "k", "install-path": "/i"}, env={}, path=[])
+    assert render(plan, "sh", "/usr/bin") == ""
+    assert render(plan, "dotenv", "/usr/bin") == ""
+    assert json.loads(render(plan, "json", ""))["outputs"] == plan.outputs
 
 
 def test_json_format_has_every_part() -> None:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
+from typing import Final
 
 from setup_poetry_parallel.errors import InputError, SetupError
 from setup_poetry_parallel.outputs import runner_files
@@ -49,9 +50,7 @@ def render(exports: Exports, fmt: OutputFormat, path: str) -> str:
             {"outputs": exports.outputs, "env": exports.env, "path": exports.path}, indent=2
         )
     if fmt == "dotenv":
-        lines = [f"{name}={_dotenv_quote(value)}" for name, value in exports.env.items()]
-        full_path = os.pathsep.join([*exports.path, path])
-        return "\n".join([*lines, f"PATH={_dotenv_quote(full_path)}"])
+        return dotenv(exports, path)
     lines = [f"export {name}={shlex.quote(value)}" for name, value in exports.env.items()]
     if exports.path:
         prefix = os.pathsep.join(shlex.quote(entry) for entry in exports.path)
@@ -70,11 +69,55 @@ def redacted(exports: Exports) -> Exports:
     )
 
 
-def _dotenv_quote(value: str) -> str:
-    escaped = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
-    )
-    return f'"{escaped}"'
+# GitLab's limits for a dotenv report (its default plan limits `dotenv_variables` and
+# `dotenv_size`); over them GitLab drops the whole report and fails the job.
+DOTENV_MAX_VARIABLES: Final = 20
+DOTENV_MAX_BYTES: Final = 5 * 1024
+
+
+def dotenv(exports: Exports, path: str) -> str:
+    """`NAME=value` lines, taken literally: GitLab's dotenv reports and `docker run --env-file`
+    strip no quotes and decode no escapes, so a value is written as it is or refused.
+
+    GitLab reads one `NAME=value` per line, splits at the last `=` (older parsers; newer at
+    the first) and strips blanks around the value; PATH is written only when the job adds to it.
+    SetupError (one line, naming the format and what to do) for what it would read otherwise.
+    """
+    items = list(exports.env.items())
+    if exports.path:
+        items.append(("PATH", os.pathsep.join([*exports.path, path])))
+    for name, value in items:
+        if why := _dotenv_problem(value):
+            raise SetupError(
+                f"--format dotenv cannot carry {name}: its value {why}; use --format sh or json,"
+                " or run the command with `setup-poetry-parallel ... -- CMD`",
+                input="format",
+            )
+    text = "\n".join(f"{name}={value}" for name, value in items)
+    if len(items) > DOTENV_MAX_VARIABLES:
+        raise SetupError(
+            f"--format dotenv would write {len(items)} variables, over GitLab's limit of"
+            f" {DOTENV_MAX_VARIABLES} for a dotenv report; use --format sh or json, or -- CMD",
+            input="format",
+        )
+    if len(text.encode("utf-8")) + 1 > DOTENV_MAX_BYTES:
+        raise SetupError(
+            f"--format dotenv would write {len(text.encode('utf-8')) + 1} bytes, over GitLab's"
+            f" limit of {DOTENV_MAX_BYTES} for a dotenv report (a long PATH?); use --format sh"
+            " or json, or -- CMD",
+            input="format",
+        )
+    return text
+
+
+def _dotenv_problem(value: str) -> str | None:
+    if "\n" in value or "\r" in value:
+        return "holds a line break (one line per variable)"
+    if value != value.strip():
+        return "starts or ends with a blank (GitLab strips it)"
+    if "=" in value:
+        return "holds '=' (GitLab's parser may split the line there)"
+    return None
 
 
 def check_files(runner: Runner, fmt: OutputFormat) -> None:
@@ -106,7 +149,9 @@ def publish(exports: Exports, fmt: OutputFormat, runner: Runner, path: str) -> N
     exports = redacted(exports)
     validate(exports)
     if fmt != "github":
-        print(render(exports, fmt, path), flush=True)
+        # Nothing, not an empty line, where nothing changes (sh and dotenv of a --plan).
+        if text := render(exports, fmt, path):
+            print(text, flush=True)
         return
     records = runner_files.records(
         env=exports.env, path=exports.path, outputs=exports.outputs, summary=exports.summary
