@@ -88,6 +88,12 @@ class JobPaths:
         return self.root / "project-plugins"
 
     @property
+    def tox_work_dir(self) -> PurePath:
+        """TOX_WORK_DIR: two jobs running tox on one directory must not share its `.tox/`.
+        Made by tox."""
+        return self.root / "tox"
+
+    @property
     def bin(self) -> PurePath:
         """Holds only `poetry`: Poetry's venv bin/ would shadow the job's python and pip."""
         return self.root / "bin"

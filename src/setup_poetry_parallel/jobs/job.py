@@ -16,7 +16,7 @@ from setup_poetry_parallel import interpreters, process
 from setup_poetry_parallel.disk import dir_checks, trust
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.interpreters import Interpreter
-from setup_poetry_parallel.jobs import dynamic_versioning, plugin_cache, project_env
+from setup_poetry_parallel.jobs import dynamic_versioning, launcher, plugin_cache, project_env
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import JobPaths, job_paths
 from setup_poetry_parallel.settings import Host, Settings
@@ -36,6 +36,10 @@ STATIC_ENV: Final = {
 
 # Exported when project-plugins is false; see poetry_plugin/spp_project_plugin_cache.py.
 REFUSE_PROJECT_PLUGINS: Final = "SPP_REFUSE_PROJECT_PLUGINS"
+# tox reads it for `--workdir` (tox 4's TOX_<option>): a work dir per job, so two jobs running
+# tox on one project never share `.tox/` (issue 20: 5 failures in 6 without). nox has no such
+# variable (only `--envdir`), so it is left alone.
+TOX_WORK_DIR: Final = "TOX_WORK_DIR"
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,9 @@ def finish(
     pythons: list[Interpreter],
 ) -> Job:
     with preparing("state-dir", settings.state_dir):
-        _link(Path(job.poetry_shim), Path(done.venv.poetry), copy=job.windows)
-        if not job.windows:  # tox and virtualenv find Pythons through the py launcher there
+        if job.windows:  # no sh there: the venv's launcher, copied (launcher.py says more)
+            _link(Path(job.poetry_shim), Path(done.venv.poetry), copy=True)
+        else:  # links to the job's Pythons; on Windows tox and virtualenv use the py launcher
             # `python` and `pip` links are this run's decision (_give_python), never an
             # earlier run's of this job id.
             for name in ("python", "pip"):
@@ -115,6 +120,10 @@ def finish(
                 done.manifest.python_sys_version,
             )
             plugin_cache.seed(Path(job.plugin_cache), text)
+        if not settings.env.get(TOX_WORK_DIR):  # the user's own choice stays
+            env[TOX_WORK_DIR] = str(job.tox_work_dir)
+        if not job.windows:  # written last: it carries the whole env
+            launcher.write(Path(job.poetry_shim), launcher.text(done.venv.poetry, env))
     if settings.download_cache is not None and not job.windows:
         _prune(settings.download_cache)
     if settings.project_python and (settings.working_directory / "pyproject.toml").is_file():
