@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from setup_poetry_parallel.jobs import launcher
 from setup_poetry_parallel.settings import RawInputs, validate
 from setup_poetry_parallel.startup import warm_lane
 from tests.outputs.test_runner_files import parse_path, parse_records
@@ -107,6 +108,7 @@ def test_every_variable_settings_names_is_fingerprinted_or_per_job() -> None:
         "jobs/job_ids.py",
         "startup/defaults.py",
         "index/sources.py",
+        "jobs/job.py",  # TOX_WORK_DIR: the job's own only where the user has none
     ):
         tree = ast.parse((SRC / module).read_text(encoding="utf-8"))
         names |= {
@@ -243,6 +245,44 @@ def test_a_job_dir_with_more_than_links_and_small_files_is_not_recorded(tmp_path
     assert warm_lane.snapshot(str(job)) is None
 
 
+def test_the_poetry_launcher_is_made_again_for_another_job_dir(tmp_path: Path) -> None:
+    """The launcher (jobs/launcher.py) names its job's dirs in quotes: a replay for a job
+    dir with a space gets its own dirs in it, 0755 as the full path writes it, and it runs."""
+    job, other = tmp_path / "a" / "job", tmp_path / "state with space" / "job2"
+    (job / "bin").mkdir(parents=True)
+    target = tmp_path / "target"
+    target.write_text('#!/bin/sh\nprintf %s "$POETRY_CACHE_DIR"\n')
+    target.chmod(0o755)
+    launcher.write(job / "bin" / "poetry", launcher.text(target, {"POETRY_CACHE_DIR": f"{job}/c"}))
+    tree = warm_lane.snapshot(str(job))
+    assert tree is not None
+    [entry] = [e for e in tree if e[1] == "bin/poetry"]
+    assert entry[0] == "x"
+    assert str(job) not in entry[2]
+    assert f"'{warm_lane.JOB}/c'" in entry[2]
+    warm_lane._make_tree(tree, str(other))
+    made = other / "bin" / "poetry"
+    assert made.stat().st_mode & 0o777 == 0o755
+    assert made.read_text() == (job / "bin" / "poetry").read_text().replace(str(job), str(other))
+    done = subprocess.run(
+        ["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", str(made)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout == f"{other}/c"
+
+
+def test_a_job_dir_with_a_quote_is_neither_recorded_nor_replayed(tmp_path: Path) -> None:
+    """The launcher escapes a quote in the job dir (it'"'"'s), where the plain job dir would
+    not be found to substitute: such a job always takes the full path."""
+    job = tmp_path / "it's" / "job"
+    (job / "bin").mkdir(parents=True)
+    assert warm_lane.snapshot(str(job)) is None
+    assert warm_lane.snapshot(str(tmp_path / "it's")) is None
+    with pytest.raises(ValueError, match="quote"):
+        warm_lane._make_tree([["d", "bin"]], str(tmp_path / "it's" / "job2"))
+    assert not (tmp_path / "it's" / "job2").exists()
+
+
 # --- real: the action's entry, a record, replays and refusals ----------------------------------
 
 
@@ -338,7 +378,8 @@ def tree(root: Path) -> list[tuple[str, str, str]]:
             return ("link", rel, os.readlink(path).replace(str(root), "<job>"))
         if path.is_dir():
             return ("dir", rel, oct(path.stat().st_mode & 0o777))
-        return ("file", rel, path.read_text().replace(str(root), "<job>"))
+        text = path.read_text().replace(str(root), "<job>")  # the launcher's too
+        return ("file", rel, f"{oct(path.stat().st_mode & 0o777)} {text}")
 
     return sorted(describe(p) for p in root.rglob("*"))
 
@@ -358,6 +399,10 @@ def test_a_later_job_is_replayed_exactly_as_the_full_engine_makes_it(host: Host)
     assert "lock:" not in lane.stderr
     assert "plugins from" not in lane.stderr
     assert tree(lane.job_dir) == tree(full.job_dir)
+    [poetry] = [entry for entry in tree(lane.job_dir) if entry[1] == "bin/poetry"]
+    assert poetry[0] == "file"  # the launcher, replayed with this job's dirs in it
+    assert poetry[2].startswith("0o755 #!/bin/sh")
+    assert "'<job>/cache'" in poetry[2]
     assert same(lane, lane.env) == same(full, full.env)
     assert same(lane, lane.outputs) == same(full, full.outputs)
     assert lane.outputs["reused"] == "true"

@@ -69,6 +69,7 @@ NAMES: Final = frozenset(
         "VIRTUAL_ENV",
         "CONDA_PREFIX",
         "CONDA_DEFAULT_ENV",
+        "TOX_WORK_DIR",  # jobs/job.py exports the job's own only where it is unset
     }
 )
 PREFIXES: Final = ("INPUT_", "POETRY_", "UV_", "PIP_", "PYENV", "PYTHON", "SPP_")
@@ -278,7 +279,12 @@ def _head(path: str, limit: int) -> bytes:
 
 def snapshot(root: str) -> list[list[str]] | None:
     """What the setup made in the job dir, with the job dir as JOB; None if it made more
-    than links, dirs and small files (a project env: its files name their own path)."""
+    than links, dirs and small files (a project env: its files name their own path).
+    An executable file (the job's `poetry` launcher, jobs/launcher.py) is kind "x", made
+    0755 again. A job dir with a quote is not recorded: the launcher names it in quotes,
+    escaped, where the plain job dir is not found to be put back."""
+    if "'" in root:
+        return None
     tree: list[list[str]] = []
     for directory, dirnames, filenames in os.walk(root):
         for name in sorted(dirnames + filenames):
@@ -291,8 +297,9 @@ def snapshot(root: str) -> list[list[str]] | None:
             elif stat.S_ISDIR(info.st_mode):
                 tree.append(["d", rel])
             elif stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE:
+                kind = "x" if info.st_mode & 0o111 else "f"
                 with open(path, encoding="utf-8") as handle:
-                    tree.append(["f", rel, _substitute(handle.read(), {root: JOB})])
+                    tree.append([kind, rel, _substitute(handle.read(), {root: JOB})])
             else:
                 return None
         if len(tree) > MAX_ENTRIES:
@@ -444,6 +451,8 @@ def _still_true(document: dict[str, Any]) -> bool:
 
 def _make_tree(tree: list[list[str]], job: str) -> None:
     """Made beside, then renamed into place: a job dir is whole or not there."""
+    if "'" in job:  # the launcher quotes the job dir: snapshot() says why
+        raise ValueError(f"{job} holds a quote: the full path makes it")
     parent = os.path.dirname(job)
     dir_checks.make(parent, dir_checks.PRIVATE)  # the state dir: as job.make_dirs makes it
     if dir_checks.problem(parent, private=True):
@@ -459,6 +468,11 @@ def _make_tree(tree: list[list[str]], job: str) -> None:
                 os.mkdir(path)
             elif kind == "l":
                 os.symlink(_substitute(rest[0], {JOB: job}), path)
+            elif kind == "x":  # 0755 whatever the umask, as launcher.write makes it
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    os.fchmod(fd, 0o755)
+                    handle.write(_substitute(rest[0], {JOB: job}))
             else:
                 with open(path, "x", encoding="utf-8") as handle:
                     handle.write(_substitute(rest[0], {JOB: job}))
