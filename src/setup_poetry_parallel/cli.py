@@ -1,14 +1,21 @@
-"""`setup-poetry-parallel`: flags in, exports out; error_handler.py turns failures into exit codes."""
+"""`setup-poetry-parallel`: flags in, exports out; error_handler.py turns failures into exit codes.
+
+`setup-poetry-parallel [flags] -- CMD ARGS...` sets up, then becomes CMD with the job's
+environment applied: no `eval`, so a failed setup cannot be hidden by one (`eval ""` is 0).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Final
 
 from setup_poetry_parallel import __version__
 from setup_poetry_parallel.error_handler import guarded
+from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.settings import (
     FORMATS,
     RawInputs,
@@ -18,13 +25,23 @@ from setup_poetry_parallel.settings import (
     validate,
 )
 
+if TYPE_CHECKING:
+    from setup_poetry_parallel.outputs.runner import Exports
+
 log = logging.getLogger("setup_poetry_parallel")
+
+# What a shell returns for a command it cannot find, or cannot execute.
+NOT_FOUND: Final = 127
+NOT_EXECUTABLE: Final = 126
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="setup-poetry-parallel",
         description="Install a pinned Poetry once per host and give this job its own Poetry dirs.",
+        usage="%(prog)s [flags] [-- CMD ARGS...]",
+        epilog="-- CMD ARGS...: after the setup, run CMD with the job's environment (its exit"
+        " code passed through, signals reaching it); nothing is printed then.",
     )
     p.add_argument(
         "--poetry-version", default="", help="exact release, e.g. 2.5.1 (or X.Y, latest)"
@@ -107,12 +124,29 @@ def raw_inputs(args: argparse.Namespace, environ: Mapping[str, str]) -> RawInput
     )
 
 
+def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """The flags, and the command after the first `--` (None without one)."""
+    argv = list(argv)
+    if "--" not in argv:
+        return argv, None
+    at = argv.index("--")
+    return argv[:at], argv[at + 1 :]
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Flags (or the action's inputs) in, exports out; returns the exit code."""
+    """Flags (or the action's inputs) in, exports out; returns the exit code. With
+    `-- CMD ARGS...` this process becomes CMD (os.execvpe) where it can."""
     environ = current_environment() if environ is None else environ
-    args = parser().parse_args(argv)
+    flags, command = split_command(sys.argv[1:] if argv is None else argv)
+    p = parser()
+    args = p.parse_args(flags)
+    if command is not None and not command:
+        p.error("nothing to run after --: give a command, or leave out --")
+    if command and args.plan:
+        p.error("--plan installs nothing: there is no job to run a command in")
     runner = read_runner(environ)
     _configure_logging(args.verbose or runner.debug)
+    done: list[tuple[Exports, str]] = []
 
     def setup() -> None:
         settings = validate(raw_inputs(args, environ), environ)
@@ -127,11 +161,95 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         log.addHandler(warned)
         with runner_io.group("setup-poetry-parallel", enabled=annotate):
             exports = (engine.plan_only if args.plan else engine.run)(settings)
+        if not args.plan and not settings.runner.active:
+            # Off a runner nothing empties the state dir: the jobs' old dirs go here.
+            from setup_poetry_parallel.jobs import old_jobs
+
+            old_jobs.clean(settings.state_dir, keep=settings.job_id)
+        if command:
+            done.append((exports, settings.host.path))
+            return
+        if args.plan and settings.output_format in ("sh", "dotenv"):
+            for name, value in exports.outputs.items():  # stdout has nothing to export
+                log.info("%s: %s", name, value)
         runner_io.publish(exports, settings.output_format, settings.runner, settings.host.path)
         if exports.remember and args.inputs_from_env and annotate and not warned.count:
             exports.remember()  # the warm lane replays only the action's setups on a runner
 
-    return guarded(setup, runner)
+    code = guarded(setup, runner)
+    if code or not command:
+        return code
+    env = command_env(*done[0], environ)
+    ran: list[int] = []
+    return guarded(lambda: ran.append(run_command(command, env)), runner) or ran[0]
+
+
+def command_env(exports: Exports, path: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the job's later steps would have: the exports over this one, the job's
+    entries before `path` (the PATH settings read; an empty one adds no entry, which would be
+    the working directory)."""
+    env = {**environ, **exports.env}
+    env["PATH"] = os.pathsep.join(entry for entry in [*exports.path, path] if entry)
+    return env
+
+
+class CommandFailed(SetupError):
+    """CMD could not be started: the shell's exit codes, 127 not found, 126 not executable."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run_command(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Become `command` (POSIX: nothing of ours stays, signals go straight to it); elsewhere
+    run it as a child (run_child). Returns only where it could not exec."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name != "posix":
+        return run_child(command, env)
+    try:
+        os.execvpe(command[0], list(command), dict(env))  # noqa: S606  # argv, no shell: as given
+    except FileNotFoundError:
+        raise CommandFailed(_not_found(command[0]), NOT_FOUND) from None
+    except OSError as exc:  # found, but not executable (EACCES, ENOEXEC)
+        raise CommandFailed(f"{command[0]}: {exc.strerror}", NOT_EXECUTABLE) from None
+    raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
+
+
+def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Windows, where exec would return at once to the shell that waits for us: CMD as a
+    child, its exit code ours. On POSIX each signal is forwarded to it; on Windows Ctrl-C and
+    Ctrl-Break reach every process of the console, the child too, so we only keep waiting."""
+    import shutil
+    import signal
+    import subprocess
+
+    found = shutil.which(command[0], path=env.get("PATH", ""))
+    if found is None:
+        raise CommandFailed(_not_found(command[0]), NOT_FOUND)
+    try:
+        child = subprocess.Popen([found, *command[1:]], env=dict(env))
+    except OSError as exc:
+        raise CommandFailed(f"{command[0]}: {exc.strerror}", NOT_EXECUTABLE) from None
+
+    def forward(signum: int, frame: object) -> None:
+        if os.name == "posix":
+            child.send_signal(signum)
+
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+    forwarded = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, forward) for signum in forwarded}
+    try:
+        code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell says
+
+
+def _not_found(name: str) -> str:
+    return f"{name}: command not found on the job's PATH (after --)"
 
 
 def main_exit() -> None:
