@@ -173,8 +173,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             for name, value in exports.outputs.items():  # stdout has nothing to export
                 log.info("%s: %s", name, value)
         runner_io.publish(exports, settings.output_format, settings.runner, settings.host.path)
-        if exports.remember and args.inputs_from_env and annotate and not warned.count:
-            exports.remember()  # the warm lane replays only the action's setups on a runner
+        from setup_poetry_parallel.startup import warm_lane
+
+        # The setups the warm lane can key (the action's, the CLI's flags: console.py).
+        lane = warm_lane.view(list(sys.argv[1:] if argv is None else argv), environ)
+        if exports.remember and lane is not None and not warned.count:
+            exports.remember(lane[0])
 
     code = guarded(setup, runner)
     if code or not command:

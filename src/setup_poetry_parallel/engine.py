@@ -15,7 +15,7 @@ from pathlib import Path
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.jobs import job
 from setup_poetry_parallel.outputs import exports
-from setup_poetry_parallel.outputs.runner import Exports
+from setup_poetry_parallel.outputs.runner import Exports, redacted, render
 from setup_poetry_parallel.path_errors import preparing
 from setup_poetry_parallel.paths import install_paths, job_paths
 from setup_poetry_parallel.poetry_venv import plan
@@ -54,11 +54,20 @@ def run(settings: Settings) -> Exports:
     exported = exports.of_setup(planned, done, prepared, time.monotonic() - started)
     if not fresh:
         return exported  # what an earlier setup of this job left there is not ours to copy
-    return replace(exported, remember=lambda: _remember(settings, planned, done, prepared))
+    return replace(
+        exported, remember=lambda keys: _remember(settings, planned, done, prepared, keys)
+    )
 
 
-def _remember(settings: Settings, planned: plan.Plan, done: install.Install, made: job.Job) -> None:
-    """For the next job with the same inputs on this host: warm_lane.py. Best effort."""
+def _remember(
+    settings: Settings,
+    planned: plan.Plan,
+    done: install.Install,
+    made: job.Job,
+    keys: dict[str, str],
+) -> None:
+    """For the next job with the same inputs on this host: warm_lane.py, under `keys` (its
+    view of the command line). Best effort."""
     from setup_poetry_parallel.startup import warm_lane
     from setup_poetry_parallel.store import cleanup
 
@@ -67,7 +76,7 @@ def _remember(settings: Settings, planned: plan.Plan, done: install.Install, mad
     again = exports.of_setup(planned, replace(done, reused=True), made, warm_lane.TIME)
     try:
         where = warm_lane.record(
-            settings.env,
+            keys,
             job=str(made.paths.root),
             current=str(paths.current),
             build=build,
@@ -80,6 +89,12 @@ def _remember(settings: Settings, planned: plan.Plan, done: install.Install, mad
                 "summary": again.summary,
             },
             message=f"Poetry {planned.spec.poetry_version} reused at {done.venv.root} (warm lane)",
+            output_format=settings.output_format,
+            render=lambda recorded: render(  # the CLI's stdout, as runner.publish prints it
+                redacted(Exports(recorded["outputs"], recorded["env"], recorded["path"])),
+                settings.output_format,
+                settings.host.path,
+            ),
         )
     except (OSError, ValueError) as exc:
         log.debug("warm lane: not recorded: %s", exc)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from setup_poetry_parallel.settings import RawInputs, validate
 from setup_poetry_parallel.startup import warm_lane
 from tests.outputs.test_runner_files import parse_path, parse_records
 from tests.projects import make_project
-from tests.repo import SRC
+from tests.repo import REPO, SRC
 
 BOOTSTRAP = SRC / "bootstrap.py"
 REPLAYED = "(warm lane)"
@@ -212,7 +213,7 @@ def test_the_lane_writes_runner_records_with_the_engines_writer(
         "path": [f"{warm_lane.JOB}/bin"],
         "summary": "s",
     }
-    document = {"tree": [], "message": "m", "exports": exports}
+    document = {"tree": [], "message": "m", "exports": exports, "output_format": "github"}
     monkeypatch.setattr(warm_lane, "_read_record", lambda path: document)
     monkeypatch.setattr(warm_lane, "record_path", lambda install, print_: "/r")
     files = {n: str(tmp_path / n) for n in ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT")}
@@ -541,3 +542,327 @@ def test_record_names_are_keyed_by_a_key_only_this_user_reads(tmp_path: Path) ->
     if os.getuid() == 0:
         os.chown(mine / "key", 65534, 65534)
         assert warm_lane.record_path(one, name) is None
+
+
+# --- the console script (#20): the CLI's flags keyed as the inputs they stand for ------------
+
+CONSOLE = Path(sys.executable).with_name("setup-poetry-parallel")
+CLI_BASE = ["--poetry-version", "2.5.1", "--install-dir", "/i", "--format", "sh"]
+
+
+def cli_view(argv: list[str], environ: dict[str, str] | None = None) -> dict[str, str] | None:
+    keys = warm_lane.view(argv, {"PATH": "/usr/bin", **(environ or {})})
+    return None if keys is None else keys[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--poetry-version", "2.5.1"],
+        ["--python-version", "3.12"],
+        ["--python-version", "3.11 3.12"],
+        ["--python-version", "3.11", "--python-version=3.12"],
+        ["--python-version", "3.12", "--python-version", "3.12"],
+        ["--plugin", "a>=1", "--plugin", " b ", "--plugin", ""],
+        ["--working-directory", "sub", "--install-dir=~/i", "--state-dir", "s", "--job-id", "j"],
+        ["--poetry-python", "3.11", "--installer", "pip", "--lock-timeout", "60"],
+        ["--download-cache", "false", "--project-plugins", "false"],
+        ["--poetry-dependencies", "latest", "--format", "json"],
+        ["--job-id="],
+    ],
+)
+def test_the_lane_reads_the_flags_as_cli_py_does(argv: list[str]) -> None:
+    """The CLI's flags, as the inputs the lane keys them on, are the same raw inputs the full
+    path reads from the flags: the lane's key and job dir are the full path's."""
+    from dataclasses import replace
+
+    from setup_poetry_parallel import cli
+    from setup_poetry_parallel.settings import inputs_from_env
+
+    keys = cli_view(argv)
+    assert keys is not None
+    full = cli.raw_inputs(cli.parser().parse_args(argv), {})
+    assert replace(inputs_from_env(keys), output_format=full.output_format) == full
+
+
+def test_every_flag_of_the_parser_is_read_by_the_lane_or_refused() -> None:
+    """A flag cli.py adds later is not keyed by accident: the lane must be told of it."""
+    from setup_poetry_parallel import cli
+
+    options = {s for action in cli.parser()._actions for s in action.option_strings}
+    refused = {"-h", "--help", "--version", "-v", "--verbose", "--plan", "--inputs-from-env"}
+    assert options == set(warm_lane.FLAGS) | set(warm_lane.REPEATED) | refused
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-v"],
+        ["--verbose"],
+        ["--plan"],
+        ["--version"],
+        ["-h"],
+        ["--", "tox", "run"],  # cli.py's exec mode: the lane does not run commands
+        ["--format", "sh", "--", "true"],
+        ["--inputs-from-env", "--format", "json"],  # the action's, with more: cli.py
+        ["--poetry-v", "2.5.1"],  # argparse takes the abbreviation; the lane does not
+        ["--unknown", "x"],
+        ["positional"],
+        ["--format", "yaml"],  # a format the lane cannot print
+        ["--job-id"],  # no value: argparse's error
+        ["--job-id", "-x"],  # argparse takes -x for a flag
+        ["--job-id", "a", "--job-id", "b"],
+        ["--job-id", " a"],  # settings refuses it; the lane would strip it
+        ["--working-directory", "sub "],
+        ["--poetry-version= 2.5.1 "],  # one rule for blanks, though cli.py strips this one
+        ["--plugin", "a\nb"],  # one requirement to cli.py (refused), two lines to the lane
+    ],
+)
+def test_a_command_line_the_lane_does_not_read_exactly_is_cli_pys(argv: list[str]) -> None:
+    assert cli_view(CLI_BASE) is not None  # the control: the same flags without it
+    assert cli_view([*CLI_BASE, *argv]) is None
+    assert not warm_lane.replay([*CLI_BASE, *argv], {"PATH": "/usr/bin"}, 0.0)
+
+
+FLAG_VALUES = {
+    "--poetry-version": "2.4.3",
+    "--working-directory": "other",
+    "--install-dir": "/elsewhere",
+    "--poetry-python": "3.12",
+    "--installer": "pip",
+    "--lock-timeout": "60",
+    "--download-cache": "false",
+    "--project-plugins": "false",
+    "--poetry-dependencies": "latest",
+    "--format": "json",
+    "--python-version": "3.12",
+    "--plugin": "poetry-plugin-export",
+}
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "changes"),
+    [
+        *((flag, value, True) for flag, value in FLAG_VALUES.items()),
+        ("--job-id", "other", False),  # per job, as INPUT_JOB_ID
+        ("--state-dir", "/states", False),  # per job, as INPUT_STATE_DIR
+    ],
+)
+def test_the_fingerprint_covers_the_flags_as_it_covers_the_inputs(
+    tmp_path: Path, project: Path, flag: str, value: str, changes: bool
+) -> None:
+    assert set(FLAG_VALUES) == set(warm_lane.FLAGS) - {"--job-id", "--state-dir"} | set(
+        warm_lane.REPEATED
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    base = {"--working-directory": str(project), "--format": "sh", "--job-id": "j"}
+    changed = {**base, flag: value}
+    before = cli_view([word for pair in base.items() for word in pair], env)
+    after = cli_view([word for pair in changed.items() for word in pair], env)
+    assert before is not None
+    assert after is not None
+    assert (warm_lane.fingerprint(after) != warm_lane.fingerprint(before)) is changes
+
+
+def test_the_cli_is_keyed_on_its_flags_not_on_input_variables(tmp_path: Path) -> None:
+    """cli.py reads no INPUT_* variable: one in the environment neither changes the CLI's key
+    nor stands in for a flag; the action's key is still its environment."""
+    env = {"PATH": "/usr/bin", "HOME": str(tmp_path)}
+    noisy = {**env, "INPUT_POETRY_VERSION": "2.4.3", "INPUT_JOB_ID": "x"}
+    assert cli_view(CLI_BASE, noisy) == cli_view(CLI_BASE, env)
+    assert warm_lane.fingerprint(cli_view(CLI_BASE, env) or {}) != warm_lane.fingerprint(env)
+    assert warm_lane.view(["--inputs-from-env"], noisy) == (noisy, "sh")
+    on_runner = {**noisy, "GITHUB_ACTIONS": "true"}
+    assert warm_lane.view(["--inputs-from-env"], on_runner) == (on_runner, "github")
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra", "replayable"),
+    [
+        (["--format", "sh"], {}, True),
+        ([], {}, True),  # sh off a runner, as settings defaults
+        (["--format", "github"], {}, False),  # no runner files: the full path says so
+        ([], {"GITHUB_ACTIONS": "true"}, False),  # github on a runner, its files missing
+        (["--format", "json"], {"SPP_WARM_LANE": "0"}, False),
+        (["--format", "json"], {"SPP_TEST_PAUSE_AT": "x"}, False),
+    ],
+)
+def test_the_lane_takes_a_format_it_can_deliver(
+    argv: list[str], extra: dict[str, str], replayable: bool
+) -> None:
+    environ = {"PATH": "/usr/bin", **extra}
+    assert (warm_lane.keyed([*CLI_BASE[:4], *argv], environ) is not None) is replayable
+
+
+def test_a_printed_format_is_recorded_only_where_the_job_dir_prints_as_it_is() -> None:
+    """The text is recorded with the job dir as JOB: put back for another job only where the
+    format prints a dir as it is (control: a format that escapes `-`, a dir with a quote)."""
+    job = "/state/job-1"
+    exports = {"env": {"A": f"{job}/x"}, "path": [f"{job}/bin"], "outputs": {}}
+
+    def verbatim(e: dict[str, Any]) -> str:
+        return f"A={e['env']['A']}\nPATH={e['path'][0]}"
+
+    assert warm_lane._printed(exports, job, verbatim) == (
+        f"A={warm_lane.JOB}/x\nPATH={warm_lane.JOB}/bin"
+    )
+
+    def escaping(e: dict[str, Any]) -> str:
+        return verbatim(e).replace("-", "\\-")
+
+    assert warm_lane._printed(exports, job, escaping) is None
+    quoted = "/state/it's"
+    other = {"env": {"A": quoted}, "path": [], "outputs": {}}
+    assert warm_lane._printed(other, quoted, lambda e: e["env"]["A"]) is None
+
+
+def test_the_console_script_starts_within_the_lanes_budget() -> None:
+    """The console entry imports what the lane does and no more (cli.py, argparse, logging,
+    the engine: only once the lane declines), and it is what pyproject.toml installs."""
+    import tomllib
+
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
+        "from setup_poetry_parallel import console\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(SRC.parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = set(run.stdout.split())
+    assert "setup_poetry_parallel.startup.warm_lane" in imported
+    assert {n for n in imported if not n.startswith("setup_poetry_parallel")} == {
+        "__future__",
+        "zlib",
+    }
+    assert "setup_poetry_parallel.cli" not in imported
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    scripts = pyproject["project"]["scripts"]
+    assert scripts["setup-poetry-parallel"] == "setup_poetry_parallel.console:main"
+
+
+# --- real: the console script, a record per format, replays and refusals ---------------------
+
+RUNNER_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    job_dir: Path
+    files: dict[str, Path]
+
+    @property
+    def replayed(self) -> bool:
+        return REPLAYED in self.stderr
+
+    @property
+    def printed(self) -> str:
+        """Byte for byte, this job's dir aside."""
+        return self.stdout.replace(str(self.job_dir), "<job>")
+
+    def records(self, name: str) -> dict[str, str]:
+        found = parse_records(self.files[name].read_bytes())
+        return {k: v.replace(str(self.job_dir), "<job>") for k, v in found.items()}
+
+
+def cli_setup(host: Host, fmt: str, job: str, *extra: str, **variables: str) -> CliRun:
+    """The installed console script, as a user runs it: a job of the host's project, sharing
+    its install dir (the Poetry the action's jobs built), in a state dir per format."""
+    assert CONSOLE.exists(), f"{CONSOLE}: install the package (./dev) for its console script"
+    state = host.root / f"cli-{fmt}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "RUNNER_", "INPUT_", "SPP_"))
+    }
+    files: dict[str, Path] = {}
+    if fmt == "github":
+        for name in RUNNER_FILES:
+            files[name] = host.root / f"cli-{job}" / name
+            files[name].parent.mkdir(exist_ok=True)
+            files[name].write_bytes(b"")
+        env.update(GITHUB_ACTIONS="true", **{k: str(v) for k, v in files.items()})
+    env.update(variables)
+    argv = [
+        str(CONSOLE), "--poetry-version", "2.5.1", "--working-directory", str(host.project),
+        "--install-dir", str(host.root / "install"), "--state-dir", str(state),
+        "--job-id", job, "--format", fmt, *extra,
+    ]  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return CliRun(done.returncode, done.stdout, done.stderr, state / job, files)
+
+
+@pytest.mark.real
+@pytest.mark.network
+@pytest.mark.parametrize("fmt", ["sh", "dotenv", "json", "github"])
+def test_a_repeat_cli_setup_is_replayed_as_the_full_path_prints_it(host: Host, fmt: str) -> None:
+    """A full setup, then another job id: replayed, and its stdout, runner files and job dir
+    are what the full path (SPP_WARM_LANE=0, the control) gives that job."""
+    first = cli_setup(host, fmt, "first")
+    assert first.returncode == 0, first.stderr
+    assert not first.replayed
+    lane = cli_setup(host, fmt, "lane")
+    full = cli_setup(host, fmt, "full", SPP_WARM_LANE="0")
+    assert lane.returncode == full.returncode == 0, lane.stderr + full.stderr
+    assert lane.replayed, lane.stderr
+    assert not full.replayed
+    assert "lock:" not in lane.stderr
+    assert tree(lane.job_dir) == tree(full.job_dir)
+    if fmt == "github":
+        # stdout is the runner's log there: the full path's group, which the lane (the
+        # action's too) does not open; the data is in the runner's files.
+        assert lane.stdout == ""
+        assert full.stdout == "::group::setup-poetry-parallel\n::endgroup::\n"
+        for name in ("GITHUB_ENV", "GITHUB_OUTPUT"):
+            assert lane.records(name) == full.records(name)
+        paths = [parse_path(r.files["GITHUB_PATH"].read_bytes()) for r in (lane, full)]
+        assert [p.replace(str(lane.job_dir), "<job>") for p in paths[0]] == [
+            p.replace(str(full.job_dir), "<job>") for p in paths[1]
+        ]
+        assert "(warm lane)" in lane.files["GITHUB_STEP_SUMMARY"].read_text()
+        return
+    assert lane.printed == full.printed
+    assert str(lane.job_dir) in lane.stdout
+    if fmt == "sh":  # what the user evals: Poetry with the replayed job's own dirs
+        shown = subprocess.run(
+            ["sh", "-c", 'eval "$1" && poetry config cache-dir', "sh", lane.stdout],
+            cwd=host.project, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert shown.stdout.strip() == str(lane.job_dir / "cache")
+
+
+@pytest.mark.real
+@pytest.mark.network
+def test_a_changed_flag_value_is_another_setup(host: Host) -> None:
+    first = cli_setup(host, "json", "timeout-1", "--lock-timeout", "601")
+    assert first.returncode == 0, first.stderr
+    assert not first.replayed
+    again = cli_setup(host, "json", "timeout-2", "--lock-timeout", "601")
+    assert again.replayed, again.stderr  # the control: the same flags replay
+    other = cli_setup(host, "json", "timeout-3", "--lock-timeout", "602")
+    assert other.returncode == 0, other.stderr
+    assert not other.replayed
+
+
+@pytest.mark.real
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("job", "extra"), [("verbose", ["-v"]), ("plan", ["--plan"]), ("command", ["--", "true"])]
+)
+def test_the_console_script_leaves_what_the_lane_does_not_read_to_cli_py(
+    host: Host, job: str, extra: list[str]
+) -> None:
+    recorded = cli_setup(host, "sh", f"{job}-recorded")
+    assert recorded.returncode == 0, recorded.stderr
+    control = cli_setup(host, "sh", f"{job}-control")
+    assert control.replayed, control.stderr  # the same flags without it: replayed
+    refused = cli_setup(host, "sh", job, *extra)
+    assert refused.returncode == 0, refused.stderr
+    assert not refused.replayed

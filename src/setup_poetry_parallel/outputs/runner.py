@@ -33,8 +33,10 @@ class Exports:
     path: list[str]  # prepended to PATH, first entry first
     summary: str = field(default="", compare=False)
     # Called once these are published, if nothing was warned: records the setup for the next
-    # jobs' warm lane (engine.py, warm_lane.py).
-    remember: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    # jobs' warm lane under its keys (engine.py, warm_lane.view).
+    remember: Callable[[dict[str, str]], None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 def validate(exports: Exports) -> None:

@@ -23,7 +23,11 @@ job made and exported, redacted when recorded) are not readable by others at all
 
 Anything unexpected (no record, another build current, a file gone, a job dir already there,
 an error) leaves the job to the full engine, which checks everything and records again. The
-lane serves the action only (`--inputs-from-env` on a runner), POSIX only.
+lane serves the action (`--inputs-from-env`, bootstrap.py) and the console script (console.py:
+the CLI's flags, keyed as the inputs they stand for), POSIX only. A command line it does not
+read exactly as cli.py would (an unknown or abbreviated flag, -v, --plan, `--`) is the full
+path's. The CLI's printed formats (sh, dotenv, json) are replayed as the text the full path
+printed, recorded with the job dir as JOB: the lane imports none of the formatting.
 """
 
 from __future__ import annotations
@@ -94,15 +98,99 @@ PACKAGE: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # --- where: the job dir, the install dir, the record ----------------------------------------
 
 
-def eligible(argv: list[str], environ: Mapping[str, str]) -> bool:
-    return (
-        argv == ["--inputs-from-env"]
-        and os.name == "posix"
-        and environ.get("GITHUB_ACTIONS") == "true"
-        and all(environ.get(name) for name in runner_files.REQUIRED)
-        and not environ.get("SPP_TEST_PAUSE_AT")
-        and environ.get("SPP_WARM_LANE", "1") not in ("0", "false", "no", "off")
-    )
+ACTION: Final = ["--inputs-from-env"]  # action.yml's command line
+# The CLI's flags that settings reads (cli.py's parser), each as the action's input it stands
+# for: settings reads both alike, so the lane keys, finds and names a CLI setup as the action's.
+FLAGS: Final = {
+    "--poetry-version": "INPUT_POETRY_VERSION",
+    "--working-directory": "INPUT_WORKING_DIRECTORY",
+    "--install-dir": "INPUT_INSTALL_DIR",
+    "--state-dir": "INPUT_STATE_DIR",
+    "--job-id": "INPUT_JOB_ID",
+    "--poetry-python": "INPUT_POETRY_PYTHON",
+    "--installer": "INPUT_INSTALLER",
+    "--lock-timeout": "INPUT_LOCK_TIMEOUT",
+    "--download-cache": "INPUT_DOWNLOAD_CACHE",
+    "--project-plugins": "INPUT_PROJECT_PLUGINS",
+    "--poetry-dependencies": "INPUT_POETRY_DEPENDENCIES",
+    "--format": "INPUT_FORMAT",  # the CLI's only: the action's format is the runner's
+}
+REPEATED: Final = ("--python-version", "--plugin")  # action="append"
+FORMATS: Final = ("github", "sh", "dotenv", "json")  # settings.FORMATS (a new one: full path)
+OFF: Final = ("0", "false", "no", "off")
+# A job dir that sh (shlex), JSON and dotenv all print as it is: the lane puts it in place of
+# JOB in the text an earlier job printed. record() checks the format against PROBE.
+PLAIN: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-")
+PROBE: Final = "/spp_probe.0-9/Job_dir.A-Z"
+
+
+def keyed(argv: list[str], environ: Mapping[str, str]) -> tuple[dict[str, str], str] | None:
+    """view() of a setup the lane may replay here; None where the full path runs: off POSIX,
+    the lane switched off, a test's pause, or the runner's files missing for `github`."""
+    if os.name != "posix" or environ.get("SPP_TEST_PAUSE_AT"):
+        return None
+    if environ.get("SPP_WARM_LANE", "1") in OFF:
+        return None
+    keys = view(argv, environ)
+    if keys is None or (keys[1] == "github" and not all(map(environ.get, runner_files.REQUIRED))):
+        return None
+    return keys
+
+
+def view(argv: list[str], environ: Mapping[str, str]) -> tuple[dict[str, str], str] | None:
+    """What a setup is keyed on, with its output format as settings resolves it (the
+    recording side, cli.py, asks too): the action's environment as it is; for the CLI, the
+    environment with its flags as the INPUT_* variables they stand for, in place of any
+    INPUT_* there (the CLI reads none). None for a command line the lane leaves to cli.py."""
+    default = "github" if environ.get("GITHUB_ACTIONS") == "true" else "sh"
+    if argv == ACTION:
+        return dict(environ), default
+    flags = cli_flags(argv)
+    if flags is None:
+        return None
+    keys = {name: value for name, value in environ.items() if not name.startswith("INPUT_")}
+    keys.update(flags)
+    keys["INPUT_FORMAT"] = flags.get("INPUT_FORMAT") or default
+    return keys, keys["INPUT_FORMAT"]
+
+
+def cli_flags(argv: list[str]) -> dict[str, str] | None:
+    """The CLI's flags as INPUT_* variables, read as cli.py's raw_inputs reads them; None for
+    a command line argparse could read otherwise or cli.py does more with: a flag not in
+    FLAGS (an abbreviation, -v, --plan, --version, --help, --inputs-from-env with others),
+    `--` (a command to run), a flag given twice, a value that could be taken for a flag, a
+    format not in FORMATS, or a value the lane would read otherwise than settings (blanks
+    around it: the lane strips the action's; a line break: one plugin would read as two)."""
+    given: dict[str, str] = {}
+    lists: dict[str, list[str]] = {flag: [] for flag in REPEATED}
+    args = iter(argv)
+    for arg in args:
+        flag, joined, value = arg.partition("=")
+        if flag not in FLAGS and flag not in lists:
+            return None
+        if not joined:
+            value = next(args, "-")  # none: argparse's error
+            if value.startswith("-"):
+                return None
+        if any(c in value for c in "\r\n\0"):
+            return None
+        if flag in lists:
+            lists[flag].append(value)
+            continue
+        if FLAGS[flag] in given or value != value.strip():
+            return None
+        given[FLAGS[flag]] = value
+    if given.get("INPUT_FORMAT", "") not in ("", *FORMATS):
+        return None
+    # cli.py: the words of every --python-version; one of them alone is the project env's.
+    versions = [word for value in lists["--python-version"] for word in value.split()]
+    if len(versions) == 1:
+        given["INPUT_PYTHON_VERSION"] = versions[0]
+    elif versions:
+        given["INPUT_PYTHON_VERSIONS"] = " ".join(versions)
+    if plugins := [value.strip() for value in lists["--plugin"] if value.strip()]:
+        given["INPUT_PLUGINS"] = "\n".join(plugins)
+    return given
 
 
 def job_dir(environ: Mapping[str, str]) -> str | None:
@@ -317,9 +405,12 @@ def record(
     checks: list[str],
     exports: dict[str, Any],
     message: str,
+    output_format: str = "github",
+    render: Callable[[dict[str, Any]], str] | None = None,
 ) -> str | None:
     """Write the record for this job's fingerprint (best effort: the caller logs a failure).
-    Returns its path, or None when this setup cannot be replayed."""
+    Returns its path, or None when this setup cannot be replayed. `environ`: view()'s keys.
+    `render`: for a printed format, the text the full path prints for `exports`."""
     install = install_dir(environ)
     if install is None or job_dir(environ) != job:
         return None
@@ -339,7 +430,13 @@ def record(
         "tree": tree,
         "exports": _redact(_substitute(exports, {job: JOB}), redact),
         "message": redact(message),
+        "output_format": output_format,
     }
+    if output_format != "github":
+        printed = _printed(exports, job, render) if render else None
+        if printed is None:
+            return None
+        document["printed"] = printed
     path = record_path(install, fingerprint(environ), create=True)
     if path is None:
         return None  # warm/<uid> is not this user's alone: no record there
@@ -349,6 +446,20 @@ def record(
 
     atomic.replace(Path(path), marshal.dumps(document))
     return path
+
+
+def _printed(
+    exports: dict[str, Any], job: str, render: Callable[[dict[str, Any]], str]
+) -> str | None:
+    """What the full path prints for `exports`, with the job dir as JOB; None unless the
+    format prints a PLAIN job dir as it is, so that another job's dir put in its place is what
+    the full path prints for that job (checked by rendering again with PROBE as the dir)."""
+    if not PLAIN.issuperset(job):
+        return None
+    text = render(exports)
+    if render(_substitute(exports, {job: PROBE})) != text.replace(job, PROBE):
+        return None
+    return text.replace(job, JOB)
 
 
 def _naming(current: str, build: str) -> list[int]:
@@ -395,28 +506,37 @@ def _substitute(value: Any, pairs: dict[str, str]) -> Any:
 def replay(argv: list[str], environ: Mapping[str, str], started: float) -> bool:
     """Make this job's setup from the record of an earlier one; False: use the full path.
     `started`: time.monotonic() when the process began, for the summary's time."""
-    if not eligible(argv, environ):
+    keys = keyed(argv, environ)
+    if keys is None:
         return False
-    job, install = job_dir(environ), install_dir(environ)
-    if job is None or install is None or os.path.lexists(job):
+    lane, fmt = keys
+    job, install = job_dir(lane), install_dir(lane)
+    # A printed format holds an earlier job's dir as it is: this one's must print so too.
+    printable = fmt == "github" or (job is not None and PLAIN.issuperset(job))
+    if job is None or install is None or os.path.lexists(job) or not printable:
         return False
     try:
         if dir_checks.problem(install):  # as the full path checks it; it says why
             return False
-        path = record_path(install, fingerprint(environ))
+        path = record_path(install, fingerprint(lane))
         document = _read_record(path) if path else None
-        if document is None or not _still_true(document):
+        if document is None or document.get("output_format") != fmt or not _still_true(document):
             return False
         seconds = f"{time.monotonic() - started:.2f} s (warm lane)"
         exports = _substitute(document["exports"], {JOB: job, TIME: seconds})
+        # Checked and formatted before the job dir is made, as runner.publish does.
         records = runner_files.records(
             env=exports["env"],
             path=exports["path"],
             outputs=exports["outputs"],
             summary=exports.get("summary", ""),
         )
+        printed = "" if fmt == "github" else _substitute(document["printed"], {JOB: job})
         _make_tree(document["tree"], job)
-        runner_files.append(records, environ)
+        if fmt == "github":
+            runner_files.append(records, environ)
+        else:
+            print(printed, flush=True)  # as runner.publish prints it
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return False
     print(_substitute(document["message"], {JOB: job}), file=sys.stderr)
