@@ -6,6 +6,7 @@
 | first_job | the action's bootstrap on a fresh host (engine deps) + cold setup + first `poetry --version` | the same bare pair, same empty caches |
 | warm_python | warm setup with `python-version` (not the `python` on PATH) | warm setup without it |
 | warm_floor | warm setup as the action starts it (`python -I bootstrap.py`) | `python -I -c pass` |
+| warm_cli | warm setup as a user starts the CLI (the console script, `--format sh`) | `python -I -c pass` of the script's interpreter |
 
 The burst target (8 setups at once <= 1.3x one) is the `burst` section's. Every pair runs back
 to back, the order swapped every other round; a ratio is the median of the rounds' ratios.
@@ -14,6 +15,7 @@ to back, the order swapped every other round; a ratio is the median of the round
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,13 @@ from benchmarks.harness import (
     uv_bin,
 )
 
-TARGETS = {"cold_first": 1.1, "first_job": 1.3, "warm_python": 1.5, "warm_floor": 3.0}
+TARGETS = {
+    "cold_first": 1.1,
+    "first_job": 1.3,
+    "warm_python": 1.5,
+    "warm_floor": 3.0,
+    "warm_cli": 3.0,
+}
 REFERENCE = {"warm_python_full": 1.5, "warm_floor_full": 3.0}  # shown, not judged
 PROJECT_PYTHON = "3.12"  # not the Python on PATH nor Poetry's (3.11): the job's env needs it
 
@@ -115,6 +123,7 @@ class WarmHost:
         for lane in (True, False):  # bootstraps the engine, builds the install, records: untimed
             host.setup(lane=lane)
             host.setup(PROJECT_PYTHON, lane=lane)
+            host.cli(lane=lane)
         return host
 
     def setup(self, python_version: str = "", *, lane: bool = True) -> dict[str, Any]:
@@ -138,6 +147,24 @@ class WarmHost:
         )
         run = _check(timed([*self.entry, "--inputs-from-env"], env), f"job {self.counter}")
         return {"seconds": run.seconds, "lane": "(warm lane)" in run.stderr}
+
+    def cli(self, *, lane: bool = True) -> dict[str, Any]:
+        """A job of the installed console script off a runner (`--format sh`, the text a user
+        evals): the warm lane serves it too (console.py)."""
+        self.counter += 1
+        argv = [
+            *engine_command(),
+            *("--poetry-version", POETRY_VERSION, "--working-directory", str(self.box.project())),
+            *("--install-dir", str(self.box.install), "--format", "sh"),
+            *("--state-dir", str(self.box.root / "cli-state"), "--job-id", f"cli-{self.counter}"),
+        ]
+        env = self.box.env(**({} if lane else {"SPP_WARM_LANE": "0"}))
+        run = _check(timed(argv, env), f"cli job {self.counter}")
+        return {"seconds": run.seconds, "lane": "(warm lane)" in run.stderr}
+
+    def bare_cli_python(self) -> dict[str, Any]:
+        """The console script's interpreter (the venv's, beside the script), started bare."""
+        return {"seconds": _check(timed([sys.executable, "-I", "-c", "pass"], {}), "py").seconds}
 
     def with_python(self, *, lane: bool = True) -> dict[str, Any]:
         return self.setup(PROJECT_PYTHON, lane=lane)
@@ -178,6 +205,10 @@ def pairs(
         "warm_floor": [
             ("engine", lambda: median_of(warm.setup, repeats)),
             ("bare", lambda: median_of(warm.bare_python, repeats)),
+        ],
+        "warm_cli": [
+            ("engine", lambda: median_of(warm.cli, repeats)),
+            ("bare", lambda: median_of(warm.bare_cli_python, repeats)),
         ],
         # For the record, no target: the same two without the warm lane (the engine's full
         # path, which a job takes when its inputs or the install changed).
@@ -245,6 +276,7 @@ LABELS = {
     ),
     "warm_python": ("Warm setup with `python-version`", "warm setup without"),
     "warm_floor": ("Warm setup, as the action starts it", "`python -I -c pass`"),
+    "warm_cli": ("Warm CLI setup (the console script, `--format sh`)", "`python -I -c pass`"),
     "warm_python_full": (
         "(reference) warm setup with `python-version`, full path (`SPP_WARM_LANE=0`)",
         "the same without",
