@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from setup_poetry_parallel.cli import main
+from tests.repo import REPO
 
 CLI = [sys.executable, "-m", "setup_poetry_parallel"]
 
@@ -120,6 +121,11 @@ def test_the_readmes_eval_form_stops_on_a_failed_setup_and_plain_eval_does_not(
     assert results["readme"].stdout == ""
     assert results["readme"].returncode == 2
     assert "error: " in results["readme"].stderr
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert (
+        'env_lines=$(setup-poetry-parallel --poetry-version 2.5.1 --python-version 3.12) || exit\neval "$env_lines"\n'
+        in readme
+    )
 
 
 def test_a_failed_setup_never_runs_cmd(tmp_path: Path) -> None:
