@@ -25,3 +25,5 @@ READ: Final = os.O_RDONLY | _NOFOLLOW | _CLOEXEC
 NEW: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 # A lock file: opened if there, created if not, never through a link.
 LOCK: Final = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+# A directory, to work inside it by descriptor (jobs/old_jobs.py): never one a link points at.
+DIRECTORY: Final = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC

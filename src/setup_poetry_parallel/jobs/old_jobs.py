@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
-from setup_poetry_parallel.disk import dir_checks
+from setup_poetry_parallel.disk import dir_checks, nofollow
 from setup_poetry_parallel.jobs import job_ids
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _clean(state_dir: Path, keep: str, now: float, in_use: Callable[[Path], set[
     if why := dir_checks.problem(state_dir, private=True):
         log.debug("old job dirs not cleaned: %s %s", state_dir, why)
         return []
-    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    fd = os.open(state_dir, nofollow.DIRECTORY)
     try:
         if not _same(os.fstat(fd), os.lstat(state_dir)):
             return []  # swapped between the check and the open
@@ -122,7 +122,7 @@ def _age(fd: int, name: str, now: float) -> float:
     """Since the dir or anything directly in it last changed (lstat: links not followed)."""
     newest = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mtime
     try:
-        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        sub = os.open(name, nofollow.DIRECTORY, dir_fd=fd)
     except OSError:
         return now - newest
     try:
