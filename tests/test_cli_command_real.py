@@ -98,3 +98,23 @@ def test_a_cli_setup_removes_the_old_job_dirs_of_its_state_dir(
     )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in state.iterdir()) == ["job-a", "local-fresh"]
+
+
+def test_a_real_setups_dotenv_is_what_gitlab_reads(
+    project: Path, shared_install_dir: Path, tmp_path: Path
+) -> None:
+    """Every variable a real job exports passes dotenv's refusals and reads back as exported
+    (GitLab's parser, tests/outputs/test_runner.py), within its 20 variables and 5 KB."""
+    from tests.outputs.test_runner import gitlab_dotenv
+
+    argv = engine_cli.argv(project, shared_install_dir, tmp_path / "state", "job-a")
+    as_json = engine_cli.setup(project, shared_install_dir, tmp_path / "state", "job-a")
+    assert as_json.returncode == 0, as_json.stderr
+    argv[argv.index("json")] = "dotenv"
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    parsed = gitlab_dotenv(done.stdout)
+    job = tmp_path / "state" / "job-a"
+    assert parsed["POETRY_CACHE_DIR"] == str(job / "cache")
+    assert {k: v for k, v in parsed.items() if k != "PATH"} == as_json.result["env"]
+    assert parsed["PATH"].split(":")[0] == str(job / "bin")
