@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from uv import find_uv_bin
 
 from tests.gitlab_ci_local import Pipeline, Unavailable, bin_dir, run
 from tests.projects import POETRY_VERSION, PYTHONS
 from tests.repo import FIXTURES, REPO
+from tests.test_ci_examples import Example, problems
 
 EXAMPLE = REPO / "examples" / "gitlab-ci" / ".gitlab-ci.yml"
 JOBS = [*(f"python: [{v}]" for v in PYTHONS), "tox", "report"]
@@ -71,13 +73,29 @@ def pipeline_env(environ: Mapping[str, str], scratch: Path) -> dict[str, str]:
         for name, value in environ.items()
         if name != "VIRTUAL_ENV" and not name.startswith(("PYTEST_", "CI_", "GITLAB_"))
     }
+    # The runner's uv (the example's prerequisite): this venv's, alone in a dir of its own.
+    uv_bin = scratch / "uv-bin"
+    uv_bin.mkdir(parents=True)
+    (uv_bin / "uv").symlink_to(find_uv_bin())
     env["PATH"] = os.pathsep.join(
-        p for p in environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin
+        [
+            str(uv_bin),
+            *(p for p in environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin),
+        ]
     )
     env["XDG_CACHE_HOME"] = str(scratch / "cache")
     env["TMPDIR"] = str(scratch / "tmp")  # the jobs' `mktemp -d` (their CLI venvs)
     (scratch / "tmp").mkdir(parents=True)
     return env
+
+
+def test_example_uses_the_cli_safely() -> None:
+    """The rules of the other CI examples (tests/test_ci_examples.py): `-- CMD` or a format
+    written to a file, never eval. GitLab pastes nothing into `script`, so no template syntax
+    is banned; its header says that it runs here, not NOT RUN HERE."""
+    example = Example("gitlab-ci/.gitlab-ci.yml", ".gitlab-ci.yml", None, ())
+    found = problems(example, EXAMPLE.read_text())
+    assert [p for p in found if "NOT RUN HERE" not in p] == []
 
 
 def test_example_lints(tools: Path, tmp_path: Path) -> None:
@@ -98,13 +116,18 @@ def test_pipeline(tools: Path, tmp_path: Path) -> None:
     print(f"gitlab-ci-local: exit {result.returncode} in {result.seconds:.1f} s")
     assert_passed(result)
 
-    reports = [line for lines in result.printed("REPORT ").values() for line in lines]
+    # Each matrix job's project env is its Python; tox ran all four in one job.
     version = TAG.removeprefix("v")
-    assert sorted(reports) == [f"sample {version} on Python {v}" for v in PYTHONS]
-    assert "TOX-ENV" in result.output
+    reports = result.printed("sample ")
+    assert {job: reports.get(job) for job in JOBS[:4]} == {
+        f"python: [{v}]": [f"{version} on Python {v}"] for v in PYTHONS
+    }, reports
+    tox_envs = result.printed("TOX-ENV sample ").get("tox", [])
+    assert sorted(tox_envs) == [f"{version} on Python {v}" for v in PYTHONS], tox_envs
 
     # One shared directory: every setup read the one project, in the checkout itself.
     setups = result.printed("plugins from ")  # `<pyproject.toml>: <requirements>`
+    assert set(setups) == set(JOBS) - {"report"}, setups
     projects = {line.split(": ")[0] for lines in setups.values() for line in lines}
     assert projects == {str(repo / "demo" / "pyproject.toml")}, projects
     # One Poetry build for the five jobs (and the tox job's second setup): one published
@@ -114,6 +137,7 @@ def test_pipeline(tools: Path, tmp_path: Path) -> None:
     assert len(builds) == 1, builds
     # Nothing written into the shared project: no plugin cache, pyproject.toml as committed.
     assert not (repo / "demo" / ".poetry").exists()
+    assert not (repo / "demo" / ".tox").exists()  # tox worked in the job's TOX_WORK_DIR
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
         cwd=repo,
@@ -136,7 +160,10 @@ def assert_passed(result: Pipeline) -> None:
 
 def assert_dotenv_report(artifacts: Path) -> None:
     """As GitLab reads a dotenv report: `NAME=value` per line, the value taken literally (no
-    quotes to strip), at most 20 variables; no PATH (it would replace the later job's)."""
+    quotes to strip), at most 20 variables; no PATH (it would replace the later job's).
+
+    Checked in the file: gitlab-ci-local strips quotes that GitLab keeps (measured: `A="1"`
+    reaches its later job as `1`), so the report job alone would not catch them."""
     (report,) = artifacts.glob("**/dotenv/setup.env")
     lines = report.read_text().splitlines()
     values = dict(line.split("=", 1) for line in lines)
