@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from setup_poetry_parallel.jobs import launcher
+from setup_poetry_parallel.jobs import job, launcher
+from setup_poetry_parallel.paths import VenvPaths
+from setup_poetry_parallel.settings import RawInputs, validate
+from setup_poetry_parallel.store.install import Install
+from setup_poetry_parallel.store.manifest import Manifest
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the launcher is POSIX sh")
 
@@ -84,3 +88,40 @@ def test_written_whole_and_0755_whatever_the_umask_over_an_old_link(tmp_path: Pa
 def test_a_name_sh_cannot_take_is_refused() -> None:
     with pytest.raises(ValueError, match="not a variable name"):
         launcher.text(Path("/p"), {"A-B": "1"})
+
+
+def finished_job(tmp_path: Path, **environ: str) -> tuple[Path, dict[str, str]]:
+    """job.finish with a stand-in for the shared Poetry (a script printing what it got)."""
+    venv = VenvPaths(tmp_path / "venv", windows=False)
+    Path(venv.bin).mkdir(parents=True)
+    Path(venv.poetry).write_text(TARGET)
+    Path(venv.poetry).chmod(0o755)
+    raw = RawInputs(
+        poetry_version="2.5.1",
+        working_directory=str(tmp_path),
+        install_dir=str(tmp_path / "install"),
+        state_dir=str(tmp_path / "state dir's"),
+        job_id="j1",
+        download_cache="false",
+    )
+    settings = validate(raw, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **environ})
+    manifest = Manifest("b", "2.5.1", (), (), (), "3.12.1", "/p", "uv", 0.0)
+    done = job.finish(settings, job.make_dirs(settings), {}, Install(venv, manifest, False), [])
+    shim = Path(done.paths.poetry_shim)
+    assert not shim.is_symlink()
+    assert stat.S_IMODE(shim.lstat().st_mode) == 0o755
+    return shim, done.env
+
+
+def test_the_launcher_of_a_job_sets_what_the_job_exports(tmp_path: Path) -> None:
+    shim, exported = finished_job(tmp_path)
+    assert exported["TOX_WORK_DIR"] == str(tmp_path / "state dir's" / "j1" / "tox")
+    argv, got = run(shim, "install")
+    assert argv == ["install"]
+    assert {name: got.get(name) for name in exported} == exported
+
+
+def test_a_tox_work_dir_of_the_users_stays_theirs(tmp_path: Path) -> None:
+    shim, exported = finished_job(tmp_path, TOX_WORK_DIR="/mine")
+    assert "TOX_WORK_DIR" not in exported
+    assert "TOX_WORK_DIR" not in run(shim)[1]
