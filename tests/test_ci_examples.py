@@ -241,6 +241,16 @@ def test_yaml_example_parses(example: Example) -> None:
     assert isinstance(yaml.safe_load((EXAMPLES / example.path).read_text()), dict)
 
 
+def test_every_ci_example_is_checked_here() -> None:
+    """GitLab's has its own real test (test_gitlab_ci_real.py); every other one is in the table."""
+    on_disk = {
+        str(p.relative_to(EXAMPLES))
+        for p in EXAMPLES.rglob("*")
+        if p.is_file() and p.relative_to(EXAMPLES).parts[0] not in ("workflows", "gitlab-ci")
+    }
+    assert on_disk == {e.path for e in EXAMPLES_HERE}
+
+
 def test_readme_lists_every_ci_example() -> None:
     text = README.read_text()
     table = text.split("<!-- ci-examples -->")[1].split("<!-- /ci-examples -->")[0]
