@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "setup_poetry_parallel"
-MAY_READ = {"settings.py", "bootstrap.py", "engine_deps.py"}
+# console.py: the console script's entry, which hands the warm lane os.environ as bootstrap.py does
+MAY_READ = {"settings.py", "bootstrap.py", "engine_deps.py", "console.py"}
 # (module, function): writes os.environ for a library that reads it, restores it after. None
 # since runner.py stopped lending github-action-utils the runner files' paths (#19).
 LENDS: set[tuple[str, str]] = set()
