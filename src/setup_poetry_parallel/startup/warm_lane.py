@@ -95,7 +95,7 @@ PROJECT_FILES: Final = (("pyproject.toml", 1 << 20), ("poetry.toml", 1 << 16), (
 PACKAGE: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-# --- where: the job dir, the install dir, the record ----------------------------------------
+# --- which setups: the action's inputs, or the CLI's flags as the inputs they stand for ------
 
 
 ACTION: Final = ["--inputs-from-env"]  # action.yml's command line
@@ -191,6 +191,9 @@ def cli_flags(argv: list[str]) -> dict[str, str] | None:
     if plugins := [value.strip() for value in lists["--plugin"] if value.strip()]:
         given["INPUT_PLUGINS"] = "\n".join(plugins)
     return given
+
+
+# --- where: the job dir, the install dir, the record ----------------------------------------
 
 
 def job_dir(environ: Mapping[str, str]) -> str | None:
