@@ -237,7 +237,7 @@ def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
     except OSError as exc:
         raise CommandFailed(f"{command[0]}: {exc.strerror}", NOT_EXECUTABLE) from None
 
-    def forward(signum: int, frame: object) -> None:
+    def forward(signum: int, _frame: object) -> None:
         if os.name == "posix":
             child.send_signal(signum)
 
