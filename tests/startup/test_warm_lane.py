@@ -163,13 +163,11 @@ def test_the_job_dir_is_the_one_settings_derives(
     assert warm_lane.install_dir(env) == str(settings.install_dir)
 
 
-def test_the_lane_imports_only_what_its_budget_allows() -> None:
-    """No json, re, typing, hashlib or pathlib on the warm path (each costs as much as the
-    lane's work): the modules of ours it imports (the no-follow flags, the dir checks, the
-    defaults) must stay as cheap as it is."""
+def modules_imported_by(statement: str) -> set[str]:
+    """What `statement` adds to sys.modules in a fresh `python -I` (nothing of ours cached)."""
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
-        "from setup_poetry_parallel.startup import warm_lane\n"
+        f"{statement}\n"
         "print(' '.join(sorted(set(sys.modules) - before)))"
     )
     run = subprocess.run(
@@ -178,7 +176,14 @@ def test_the_lane_imports_only_what_its_budget_allows() -> None:
         text=True,
         check=True,
     )
-    imported = set(run.stdout.split())
+    return set(run.stdout.split())
+
+
+def test_the_lane_imports_only_what_its_budget_allows() -> None:
+    """No json, re, typing, hashlib or pathlib on the warm path (each costs as much as the
+    lane's work): the modules of ours it imports (the no-follow flags, the dir checks, the
+    defaults) must stay as cheap as it is."""
+    imported = modules_imported_by("from setup_poetry_parallel.startup import warm_lane")
     ours = {name for name in imported if name.split(".")[0] == "setup_poetry_parallel"}
     shared = {"disk.dir_checks", "disk.nofollow", "startup.defaults"}
     assert {f"setup_poetry_parallel.{name}" for name in shared} <= ours
@@ -722,18 +727,7 @@ def test_the_console_script_starts_within_the_lanes_budget() -> None:
     the engine: only once the lane declines), and it is what pyproject.toml installs."""
     import tomllib
 
-    probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules)\n"
-        "from setup_poetry_parallel import console\n"
-        "print(' '.join(sorted(set(sys.modules) - before)))"
-    )
-    run = subprocess.run(
-        [sys.executable, "-I", "-c", probe, str(SRC.parent)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = set(run.stdout.split())
+    imported = modules_imported_by("from setup_poetry_parallel import console")
     assert "setup_poetry_parallel.startup.warm_lane" in imported
     assert {n for n in imported if not n.startswith("setup_poetry_parallel")} == {
         "__future__",
