@@ -3,6 +3,7 @@ and `poetry run` on one project, each counting its failures and plugin-cache reb
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -56,6 +57,19 @@ def counts(output: str) -> tuple[int, int]:
     line = next(line for line in output.splitlines() if line.startswith("RESULT"))
     failures, rebuilds = (int(part.split("=")[1]) for part in line.split()[1:])
     return failures, rebuilds
+
+
+def without(variable: str, env: dict[str, str], poetry: str, where: Path) -> dict[str, str]:
+    """A control's job: `variable` unset, and the shared Poetry run through a plain link, as
+    the job's `poetry` was before #20 (its launcher would set the variable again)."""
+    where.mkdir(parents=True)
+    (where / "poetry").symlink_to(poetry)
+    env = {k: v for k, v in env.items() if k != variable}
+    return {**env, "PATH": os.pathsep.join([str(where), env["PATH"]])}
+
+
+def without_the_moved_cache(env: dict[str, str], poetry: str, where: Path) -> dict[str, str]:
+    return without("POETRY_PROJECT_PLUGIN_CACHE", env, poetry, where)
 
 
 def lock_project(project: Path, env: dict[str, str]) -> None:

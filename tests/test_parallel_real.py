@@ -13,7 +13,7 @@ import pytest
 
 from tests.engine_cli import argv, finish, start
 from tests.projects import PYTHONS, python_path
-from tests.scenario import counts, lock_project, run_jobs, tox_envs
+from tests.scenario import counts, lock_project, run_jobs, tox_envs, without_the_moved_cache
 
 pytestmark = pytest.mark.real
 
@@ -76,9 +76,10 @@ def test_without_the_fix_the_same_loop_thrashes(
         )
         for minor in minors
     ]
-    envs = [d.env() for d in done]
-    for env in envs:
-        del env["POETRY_PROJECT_PLUGIN_CACHE"]
+    envs = [
+        without_the_moved_cache(d.env(), d.outputs["poetry-path"], tmp_path / f"plain-{i}")
+        for i, d in enumerate(done)
+    ]
     lock_project(project, envs[0])
 
     outputs = run_jobs(project, envs, minors, ROUNDS)

@@ -28,7 +28,7 @@ import pytest
 from tests.engine_cli import Setup, argv, finish, start
 from tests.projects import PYTHONS, python_path
 from tests.real_projects import APOLOGIES, UCIPARSE, RealProject, adapt_to_this_index, fetch
-from tests.scenario import OUTDATED, lock_project
+from tests.scenario import OUTDATED, lock_project, without_the_moved_cache
 
 pytestmark = pytest.mark.real
 
@@ -203,9 +203,10 @@ def test_apologies_control_without_the_moved_plugin_cache(
     setups = matrix_setups(
         root, shared_install_dir, tmp_path / "state", poetry_on_matrix_python=True
     )
-    envs = [s.env() for s in setups]
-    for env in envs:
-        del env["POETRY_PROJECT_PLUGIN_CACHE"]
+    envs = [
+        without_the_moved_cache(s.env(), s.outputs["poetry-path"], tmp_path / f"plain-{i}")
+        for i, s in enumerate(setups)
+    ]
     lock_project(root, envs[0])
 
     with ThreadPoolExecutor(max_workers=len(envs)) as pool:

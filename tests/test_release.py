@@ -26,6 +26,7 @@ from types import ModuleType
 import pytest
 
 from tests.act_runner import FIXTURES, ROOT, ActResult, ActSession, runner_env
+from tests.repo import SRC
 
 RELEASE_WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 CHANGELOG = ROOT / "CHANGELOG.md"
@@ -118,11 +119,19 @@ def test_wheel_holds_the_engine_its_poetry_plugin_and_the_license(dists: Path) -
         entry_points = wheel.read(f"{info}/entry_points.txt").decode()
     # Packed into a wheel of its own at run time (plugin_wheel.py): it must ship as source.
     assert f"{DIST_NAME}/poetry_plugin/spp_project_plugin_cache.py" in names
-    assert {f"{DIST_NAME}/cli.py", f"{DIST_NAME}/bootstrap.py"} <= names
+    assert {f"{DIST_NAME}/cli.py", f"{DIST_NAME}/bootstrap.py", f"{DIST_NAME}/console.py"} <= names
+    # Every folder of the package ships (#19), the locked tables with it.
+    tracked = {
+        f"{DIST_NAME}/{p.relative_to(SRC).as_posix()}"
+        for p in SRC.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert tracked <= names, sorted(tracked - names)
     assert f"{info}/licenses/LICENSE" in names
     assert f"\nVersion: {VERSION}\n" in metadata
     assert "\nLicense-Expression: MIT\n" in metadata
-    assert "setup-poetry-parallel = setup_poetry_parallel.cli:main_exit" in entry_points
+    # The console script tries the warm lane before it imports the engine (#20).
+    assert "setup-poetry-parallel = setup_poetry_parallel.console:main" in entry_points
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 

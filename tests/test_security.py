@@ -17,6 +17,7 @@ from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.paths import install_paths
 from setup_poetry_parallel.store import install
 from tests.projects import make_project
+from tests.scenario import without
 from tests.store.test_faults import finish, outputs, setup_argv, start
 
 pytestmark = pytest.mark.real
@@ -168,7 +169,8 @@ def test_project_plugins_false_really_refuses(tmp_path: Path) -> None:
     assert not (project / ".poetry").exists()
 
     control = {**env, "POETRY_PROJECT_PLUGIN_CACHE": str(tmp_path / "control-cache")}
-    del control["SPP_REFUSE_PROJECT_PLUGINS"]
+    poetry = outputs(result)["poetry-path"]
+    control = without("SPP_REFUSE_PROJECT_PLUGINS", control, poetry, tmp_path / "plain")
     allowed = _poetry_install(control, project)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     names = {p.name.split("-")[0] for p in (tmp_path / "control-cache").rglob("*.dist-info")}

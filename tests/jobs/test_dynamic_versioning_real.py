@@ -24,6 +24,7 @@ from setup_poetry_parallel.jobs.dynamic_versioning import NO_IO_VARIABLE
 from tests.conftest import have_git
 from tests.engine_cli import Setup, argv, finish, start
 from tests.projects import PYTHONS, make_project, python_path
+from tests.scenario import without
 
 pytestmark = [
     pytest.mark.real,
@@ -115,12 +116,20 @@ class Watcher:
         return all(path.read_bytes() == self.original[name] for name, path in self.files.items())
 
 
-def jobs(project: Path, install_dir: Path, state: Path, prefix: str) -> list[dict[str, str]]:
-    """Four jobs set up at once, plus two more Poetry processes of the first (own venvs)."""
+def jobs(
+    project: Path, install_dir: Path, state: Path, prefix: str, *, unset: str | None = None
+) -> list[dict[str, str]]:
+    """Four jobs set up at once, plus two more Poetry processes of the first (own venvs);
+    with `unset`, the control's jobs: that variable unset, Poetry run as before #20."""
     setups = [start(argv(project, install_dir, state, f"{prefix}-{n}")) for n in range(4)]
     done: list[Setup] = [finish(s) for s in setups]
     assert [d.returncode for d in done] == [0] * 4, [d.stderr for d in done]
     envs = [d.env() for d in done]
+    if unset is not None:
+        poetry = done[0].outputs["poetry-path"]
+        envs = [
+            without(unset, e, poetry, state / f"{prefix}-plain-{n}") for n, e in enumerate(envs)
+        ]
     for minor in PYTHONS[:2]:
         venv = state / f"{prefix}-tox-{minor}"
         subprocess.run([python_path(minor), "-m", "venv", "--without-pip", venv], check=True)
@@ -185,9 +194,9 @@ def test_without_the_switch_pdv_rewrites_the_shared_file(
     tagged_project: Path, shared_install_dir: Path, tmp_path: Path
 ) -> None:
     """Control: the same loop with pdv's default (only `version` is NO_IO)."""
-    envs = jobs(tagged_project, shared_install_dir, tmp_path / "state", "pdv-ctl")
-    for env in envs:
-        del env[NO_IO_VARIABLE]
+    envs = jobs(
+        tagged_project, shared_install_dir, tmp_path / "state", "pdv-ctl", unset=NO_IO_VARIABLE
+    )
     lock_env = {**envs[0], NO_IO_VARIABLE: "lock"}  # lock once, unraced
     subprocess.run(
         ["poetry", "lock"], cwd=tagged_project, env=lock_env, check=True, capture_output=True
