@@ -232,20 +232,30 @@ def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
     found = shutil.which(command[0], path=env.get("PATH", ""))
     if found is None:
         raise CommandFailed(_not_found(command[0]), NOT_FOUND)
-    try:
-        child = subprocess.Popen([found, *command[1:]], env=dict(env))
-    except OSError as exc:
-        raise CommandFailed(f"{command[0]}: {exc.strerror}", NOT_EXECUTABLE) from None
+    # The handlers first: a signal that arrives while the child starts is kept and sent to it
+    # once it runs, never left to the default action (which would kill us and orphan it).
+    children: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
-        if os.name == "posix":
-            child.send_signal(signum)
+        if os.name != "posix":
+            return
+        if children:
+            children[0].send_signal(signum)
+        else:
+            pending.append(signum)
 
     names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
     forwarded = [getattr(signal, name) for name in names if hasattr(signal, name)]
     previous = {signum: signal.signal(signum, forward) for signum in forwarded}
     try:
-        code = child.wait()
+        try:
+            children.append(subprocess.Popen([found, *command[1:]], env=dict(env)))
+        except OSError as exc:
+            raise CommandFailed(f"{command[0]}: {exc.strerror}", NOT_EXECUTABLE) from None
+        for signum in pending:
+            children[0].send_signal(signum)
+        code = children[0].wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
