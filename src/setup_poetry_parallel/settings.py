@@ -223,7 +223,8 @@ def read_index(environ: Mapping[str, str], working_directory: Path | None = None
     primary = next((s for s in project if s.priority == "primary" and s.url.secret), None)
     if variable:
         given = environ[variable].strip().rstrip("/")
-        name, url, origin = variable.lower(), _with_netrc(given, environ), "its URL or ~/.netrc"
+        url, _ = sources.credentialed(given, environ)
+        name, origin = variable.lower(), "its URL or ~/.netrc"
     elif primary is not None:
         name, url, origin = primary.name, primary.url, primary.credentials_from
     else:
@@ -257,15 +258,6 @@ def _project_sources(
         return sources.read_project(working_directory, environ)
     except sources.SourceError as exc:
         raise InputError(f"{exc}: fix pyproject.toml", input="working-directory") from None
-
-
-def _with_netrc(url: str, environ: Mapping[str, str]) -> SafeUrl:
-    """The index variable's URL, with `~/.netrc`'s login for its host when it has none: uv and
-    requests read netrc themselves, the bootstrap's urllib does not."""
-    if "@" in url.partition("://")[2].partition("/")[0]:
-        return SafeUrl(url)
-    login = sources.netrc_login(url, environ)
-    return sources.embed(url, *login) if login else SafeUrl(url)
 
 
 # The installer's own index variables: replaced by the list below, never merged with it.

@@ -114,20 +114,27 @@ def _with_credentials(
 ) -> Source:
     if url is None:
         return Source(name, SafeUrl(""), priority)
-    url = url.rstrip("/")
+    stems = (f"POETRY_HTTP_BASIC_{poetry_variable(name)}", f"UV_INDEX_{uv_variable(name)}")
+    found, origin = credentialed(url.rstrip("/"), environ, stems)
+    return Source(name, found, priority, origin)
+
+
+def credentialed(
+    url: str, environ: Mapping[str, str], stems: Sequence[str] = ()
+) -> tuple[SafeUrl, str]:
+    """`url` with the credentials it is sent with, and where they came from ("" for none):
+    its own userinfo, else the first `<stem>_USERNAME`/`_PASSWORD` pair set, else `~/.netrc`
+    (which uv and requests read themselves; the bootstrap's urllib does not)."""
     if urllib.parse.urlsplit(url).username is not None:
-        return Source(name, SafeUrl(url), priority, "its URL")
-    for prefix, variable in (
-        ("POETRY_HTTP_BASIC_", poetry_variable(name)),
-        ("UV_INDEX_", uv_variable(name)),
-    ):
-        user = environ.get(f"{prefix}{variable}_USERNAME", "")
-        password = environ.get(f"{prefix}{variable}_PASSWORD", "")
+        return SafeUrl(url), "its URL"
+    for stem in stems:
+        user = environ.get(f"{stem}_USERNAME", "")
+        password = environ.get(f"{stem}_PASSWORD", "")
         if user or password:
-            return Source(name, embed(url, user, password), priority, f"{prefix}{variable}_*")
+            return embed(url, user, password), f"{stem}_*"
     if login := netrc_login(url, environ):
-        return Source(name, embed(url, *login), priority, "netrc")
-    return Source(name, SafeUrl(url), priority)
+        return embed(url, *login), "netrc"
+    return SafeUrl(url), ""
 
 
 def embed(url: str, user: str, password: str) -> SafeUrl:
