@@ -1,0 +1,154 @@
+"""A virtual environment read into a comparable snapshot: what `poetry install` left there.
+
+A snapshot is a flat mapping `where: what`, so that two of them compare with `==` and a
+difference names its file and field (`differences`). It holds, for every distribution in
+site-packages: its name and version (METADATA), every RECORD line (path, hash, size) beside the
+hash and size of that file as it is on disk now, `entry_points.txt` and `direct_url.json`; every
+`.pth` file of site-packages (the root project's and the develop path dependencies'); and every
+file of `bin/` (console scripts, links).
+
+Measured what Poetry 2.5.1 (its `installer` library) and uv 0.13 write for the same wheels into
+an env at the same path (tabulate, markupsafe, six). They differ in three things only, each
+about who installed, not what; those alone are normalised:
+
+- `INSTALLER` holds the tool's name (`Poetry 2.5.1`, `uv`; PEP 376 says so): its content, and
+  the hash and size of its RECORD line, are dropped. Its presence is kept.
+- `REQUESTED` (PEP 376: the user asked for this distribution by name): uv writes it for every
+  package of a `uv pip install`, Poetry never writes it. It is dropped, file and RECORD line.
+- Console scripts: each installer writes its own launcher for an entry point (Poetry strips a
+  `-script.pyw`/`.exe` suffix with `re.sub`, uv with `endswith`). A launcher is compared as its
+  shebang, the module it imports and the call it makes, which is what the entry point says; its
+  RECORD hash and size are dropped for the same reason. Any other bin file is compared byte
+  for byte.
+
+Not normalised, because neither writes it today: `__pycache__` (neither compiles by default; a
+`.pyc` in RECORD shows as a difference), the order of RECORD lines (kept as a mapping, since
+order carries no meaning). Both envs must be at the same path: absolute paths (shebangs, the
+root project's RECORD, `.pth` files, `direct_url.json`) are compared as they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import os
+import re
+from email.parser import HeaderParser
+from pathlib import Path
+
+Snapshot = dict[str, str]
+
+# Written by the installer about itself; see the module's docstring.
+ABOUT_THE_INSTALLER = "INSTALLER"
+REQUESTED = "REQUESTED"
+LAUNCHER = re.compile(
+    r"\A(?P<shebang>#![^\n]*)\n.*^from (?P<module>\S+) import (?P<name>\S+)\n.*"
+    r"^\s+sys\.exit\((?P<call>[^\n]+)\)\s*\Z",
+    re.S | re.M,
+)
+
+
+def snapshot(env: Path) -> Snapshot:
+    """Read the environment at `env` (a venv's root): see the module's docstring."""
+    found: Snapshot = {}
+    [site] = env.glob("lib/python3*/site-packages")
+    for info in sorted(site.glob("*.dist-info")):
+        found.update(_distribution(site, info))
+    for pth in sorted(site.glob("*.pth")):
+        found[f"site-packages/{pth.name}"] = pth.read_text()
+    scripts = _console_scripts(site)
+    for path in sorted((env / "bin").iterdir()):
+        found[f"bin/{path.name}"] = _bin_file(path, path.name in scripts)
+    return found
+
+
+def differences(without: Snapshot, with_: Snapshot) -> list[str]:
+    """One line per key whose value differs or is missing on one side, both values shown."""
+    lines = []
+    for key in sorted(without.keys() | with_.keys()):
+        a, b = without.get(key, "<absent>"), with_.get(key, "<absent>")
+        if a != b:
+            lines.append(f"{key}:\n  without fast install: {a!r}\n  with fast install:    {b!r}")
+    return lines
+
+
+def _distribution(site: Path, info: Path) -> Snapshot:
+    where = info.name
+    metadata = HeaderParser().parsestr((info / "METADATA").read_text(errors="replace"))
+    found = {f"{where}/version": f"{metadata['Name']} {metadata['Version']}"}
+    scripts = _console_scripts_of(info)
+    record = info / "RECORD"
+    if not record.is_file():
+        found[f"{where}/RECORD"] = "<absent>"
+        return found
+    with record.open(newline="") as rows:
+        for row in csv.reader(rows):
+            if not row:
+                continue
+            path, digest, size = [*row, "", ""][:3]
+            name = Path(path).name
+            if name == REQUESTED and Path(path).parent.name == where:
+                continue
+            # RECORD's own line: its lines are compared one by one, not its bytes.
+            own = Path(path).parent.name == where and name in (ABOUT_THE_INSTALLER, "RECORD")
+            launcher = Path(path).parent.name == "bin" and name in scripts
+            if own or launcher:
+                found[f"{where}/RECORD/{path}"] = "listed; " + ("launcher" if launcher else name)
+                continue
+            found[f"{where}/RECORD/{path}"] = f"{digest},{size}; on disk {_on_disk(site, path)}"
+    for name in ("entry_points.txt", "direct_url.json"):
+        if (info / name).is_file():
+            found[f"{where}/{name}"] = _canonical(info / name)
+    return found
+
+
+def _on_disk(site: Path, path: str) -> str:
+    """The file's RECORD-style hash and size now, or `missing`."""
+    file = (site / path) if not Path(path).is_absolute() else Path(path)
+    if not file.is_file():
+        return "missing"
+    data = file.read_bytes()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest},{len(data)}"
+
+
+def _canonical(file: Path) -> str:
+    text = file.read_text()
+    if file.suffix == ".json":
+        return json.dumps(json.loads(text), sort_keys=True)
+    return text
+
+
+def _console_scripts_of(info: Path) -> set[str]:
+    entry_points = info / "entry_points.txt"
+    if not entry_points.is_file():
+        return set()
+    names, section = set(), ""
+    for raw in entry_points.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif "=" in line and section in ("console_scripts", "gui_scripts"):
+            names.add(line.split("=", 1)[0].strip())
+    return names
+
+
+def _console_scripts(site: Path) -> set[str]:
+    names: set[str] = set()
+    for info in site.glob("*.dist-info"):
+        names |= _console_scripts_of(info)
+    return names
+
+
+def _bin_file(path: Path, is_script: bool) -> str:
+    if path.is_symlink():
+        return f"link to {path.readlink()}"
+    data, mode = path.read_bytes(), "executable " if os.access(path, os.X_OK) else ""
+    if is_script and (launcher := LAUNCHER.match(data.decode(errors="replace"))):
+        return mode + (
+            f"launcher {launcher['shebang']} from {launcher['module']} import "
+            f"{launcher['name']}; sys.exit({launcher['call']})"
+        )
+    return mode + data.decode(errors="replace")
