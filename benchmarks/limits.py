@@ -3,6 +3,8 @@
 | measure | setup-poetry-parallel | the limit |
 |---|---|---|
 | cold_first | cold setup (engine already there) + the job's first `poetry --version` | `uv venv` + `uv pip install` of the same set + its first `poetry --version` |
+| cold_nobytecode | the same with `PYTHONDONTWRITEBYTECODE=1` (many container images; #21) | the same bare pair with it |
+| later_start_nobytecode | (shown) the job's second `poetry --version` of that row | the bare pair's second |
 | first_job | the action's bootstrap on a fresh host (engine deps) + cold setup + first `poetry --version` | the same bare pair, same empty caches |
 | warm_python | warm setup with `python-version` (not the `python` on PATH) | warm setup without it |
 | warm_floor | warm setup as the action starts it (`python -I bootstrap.py`) | `python -I -c pass` |
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +39,17 @@ from benchmarks.harness import (
 
 TARGETS = {
     "cold_first": 1.1,
+    "cold_nobytecode": 1.1,
     "first_job": 1.3,
     "warm_python": 1.5,
     "warm_floor": 3.0,
     "warm_cli": 3.0,
 }
-REFERENCE = {"warm_python_full": 1.5, "warm_floor_full": 3.0}  # shown, not judged
+# shown, not judged
+REFERENCE = {"warm_python_full": 1.5, "warm_floor_full": 3.0, "later_start_nobytecode": 1.0}
 PROJECT_PYTHON = "3.12"  # not the Python on PATH nor Poetry's (3.11): the job's env needs it
+# A job that cannot write bytecode (harness.DROP removes the variable from the other rows).
+NO_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def _first_version(setup: Run, env: dict[str, str]) -> Run:
@@ -53,30 +59,33 @@ def _first_version(setup: Run, env: dict[str, str]) -> Run:
     return _check(timed([exports["outputs"]["poetry-path"], "--version"], job_env), "poetry")
 
 
-def bare_pair(parent: Path, python: Path) -> dict[str, Any]:
-    """The limit: uv by hand, then the first start of the Poetry it installed."""
+def bare_pair(parent: Path, python: Path, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The limit: uv by hand, then the first start of the Poetry it installed (and, for the
+    record, its second: the job's later starts)."""
     box = Sandbox.new(parent, "bare")
     venv = box.root / "poetry"
     try:
-        env = box.env()
+        env = box.env(**(extra or {}))
         made = _check(timed([uv_bin(), "venv", "-q", "-p", str(python), str(venv)], env), "uv")
         argv = [uv_bin(), "pip", "install", "-q", "-p", str(venv / "bin/python")]
         installed = _check(timed([*argv, *USUAL_REQUIREMENTS], env), "uv pip install")
         first = _check(timed([str(venv / "bin/poetry"), "--version"], env), "poetry")
+        later = _check(timed([str(venv / "bin/poetry"), "--version"], env), "poetry")
         return {
             "seconds": made.seconds + installed.seconds + first.seconds,
             "install": made.seconds + installed.seconds,
             "first_start": first.seconds,
+            "later_start": later.seconds,
         }
     finally:
         box.remove()
 
 
-def cold_first(parent: Path) -> dict[str, Any]:
+def cold_first(parent: Path, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
     box = Sandbox.new(parent, "cold-first")
     try:
         argv = [*engine_command(), *engine_args(box, box.project(), "cold")]
-        return _setup_and_first_start(argv, box.env())
+        return _setup_and_first_start(argv, box.env(**(extra or {})))
     finally:
         box.remove()
 
@@ -100,6 +109,7 @@ def _setup_and_first_start(argv: list[str], env: dict[str, str]) -> dict[str, An
         "seconds": setup.seconds + first.seconds,
         "setup": setup.seconds,
         "first_start": first.seconds,
+        "later_start": _first_version(setup, env).seconds,
     }
 
 
@@ -194,6 +204,10 @@ def pairs(
             ("engine", lambda: cold_first(parent)),
             ("bare", lambda: bare_pair(parent, base_python())),
         ],
+        "cold_nobytecode": [
+            ("engine", lambda: cold_first(parent, NO_BYTECODE)),
+            ("bare", lambda: bare_pair(parent, base_python(), NO_BYTECODE)),
+        ],
         "first_job": [
             ("engine", lambda: first_job(parent, python)),
             ("bare", lambda: bare_pair(parent, python)),
@@ -229,6 +243,9 @@ def prepare(parent: Path) -> WarmHost:
 
 def summarise(raw: dict[str, Any], burst: dict[str, Any] | None) -> dict[str, Any]:
     summary: dict[str, Any] = {}
+    if rows := raw.get("cold_nobytecode"):  # the same runs' second starts
+        later = {side: [{"seconds": r["later_start"]} for r in rows[side]] for side in rows}
+        raw = {**raw, "later_start_nobytecode": later}
     for name, limit in {**TARGETS, **REFERENCE}.items():
         rows = raw.get(name)
         if not rows:
@@ -269,6 +286,14 @@ LABELS = {
     "cold_first": (
         "Cold setup + first `poetry --version`",
         "`uv venv` + `uv pip install` + first `poetry --version`",
+    ),
+    "cold_nobytecode": (
+        "The same with `PYTHONDONTWRITEBYTECODE=1` (containers)",
+        "the same bare pair with it",
+    ),
+    "later_start_nobytecode": (
+        "(reference) that row's second `poetry --version`",
+        "the bare pair's second",
     ),
     "first_job": (
         "First job on a fresh host: bootstrap + cold setup + first `poetry --version`",

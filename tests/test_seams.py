@@ -169,15 +169,15 @@ def test_poetry_env_use_argv(calls: list[Call], tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
-def test_bytecode_is_compiled_ahead_only_for_jobs_that_cannot_write_it(calls: list[Call]) -> None:
+def test_uv_never_compiles_the_whole_venv(calls: list[Call]) -> None:
+    """Not even for jobs that cannot write bytecode: what Poetry imports is compiled beside the
+    check instead (tests/poetry_venv/test_bytecode.py)."""
     chosen = spec("uv", ())
-    Installer(chosen, read_index({}), {"PYTHONDONTWRITEBYTECODE": "1"}).install(
-        VENV, ["poetry==2.5.1"]
-    )
-    Installer(chosen, read_index({}), {"PYTHONDONTWRITEBYTECODE": ""}).install(
-        VENV, ["poetry==2.5.1"]
-    )
-    assert ["--compile-bytecode" in c.argv for c in calls] == [True, False]
+    for value in ("1", ""):
+        Installer(chosen, read_index({}), {"PYTHONDONTWRITEBYTECODE": value}).install(
+            VENV, ["poetry==2.5.1"]
+        )
+    assert ["--compile-bytecode" in c.argv for c in calls] == [False, False]
 
 
 def test_python_version_starts_no_poetry_unless_the_path_cannot_decide(

@@ -19,6 +19,7 @@ that names the index, the package or the plugin.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -30,7 +31,7 @@ from setup_poetry_parallel import background, process
 from setup_poetry_parallel.errors import SetupError
 from setup_poetry_parallel.index import release_files
 from setup_poetry_parallel.paths import VenvPaths
-from setup_poetry_parallel.poetry_venv import poetry_deps
+from setup_poetry_parallel.poetry_venv import bytecode, poetry_deps
 from setup_poetry_parallel.poetry_venv.installer_errors import installer_error
 from setup_poetry_parallel.poetry_venv.key import InstallSpec
 from setup_poetry_parallel.settings import UV_INDEX_VARIABLES, Index
@@ -39,9 +40,11 @@ log = logging.getLogger(__name__)
 
 # Loads every Poetry plugin entry point, as Poetry would at start-up, and reports what is there
 # plus, for the cheap health check, one module file and the metadata of every distribution.
-# Runs on Poetry's interpreter (3.9+), hence no newer syntax.
+# Runs on Poetry's interpreter (3.9+), hence no newer syntax. It writes the bytecode of what it
+# loads even where the job cannot (PYTHONDONTWRITEBYTECODE): the plugins' is on no list.
 VERIFY = r"""
 import json, sys
+sys.dont_write_bytecode = False
 from importlib import metadata
 eps = metadata.entry_points()
 found, files = [], []
@@ -97,7 +100,7 @@ class Installer:
     def install(self, venv: VenvPaths, requirements: Sequence[str]) -> None:
         constraints = self._constraints(venv)
         if self.spec.installer == "uv":
-            argv = [process.uv(), "pip", "install", *self._bytecode(), *constraints]
+            argv = [process.uv(), "pip", "install", *constraints]
             argv += ["--python", str(venv.python)]
             if sourced := self._sourced():
                 argv += ["-r", str(self._sourced_project(venv, sourced))]
@@ -146,14 +149,21 @@ class Installer:
         directory.mkdir(exist_ok=True)
         return _write_in(directory, "pyproject.toml", "\n".join(lines) + "\n")
 
-    def _bytecode(self) -> list[str]:
-        """Bytecode is left to the first Poetry start that imports each module (as a bare
-        `uv pip install` does): Poetry imports about 600 of its ~1,400 modules at all, and
-        compiling them all here cost the setup 1.1 s against 0.6 s for those it imports
-        (the build gives every package dir its `__pycache__`: dir_checks.close_to_others).
-        A job that cannot write bytecode (PYTHONDONTWRITEBYTECODE, set in many container
-        images) would compile in memory on every start (0.4 s -> 1.1 s): compiled here then."""
-        return ["--compile-bytecode"] if self.env.get("PYTHONDONTWRITEBYTECODE") else []
+    def _compilers(self, venv: VenvPaths) -> list[list[str]]:
+        """What compiles bytecode beside the check. uv leaves it to the first Poetry start that
+        imports each module (as a bare `uv pip install` does): Poetry imports about 600 of its
+        ~1,400 modules at all, and compiling them all here cost the setup 1.1 s against 0.6 s
+        for those it imports (the build gives every package dir its `__pycache__`:
+        dir_checks.close_to_others). Poetry's own package is compiled here meanwhile. A job
+        that cannot write bytecode (PYTHONDONTWRITEBYTECODE, set in many container images)
+        would compile in memory on every start (0.5 s -> 1.2 s): what Poetry's usual commands
+        import is compiled here then (bytecode.py; all of it, `--compile-bytecode`, made cold
+        setup + first start 1.5x the bare uv pair). pip compiles everything as it installs."""
+        if self.spec.installer != "uv":
+            return []
+        if self.env.get("PYTHONDONTWRITEBYTECODE"):
+            return bytecode.compile_argvs(str(venv.python))
+        return [[str(venv.python), "-c", COMPILE_POETRY]]
 
     def _lock(self) -> Path | None:
         if poetry_deps.kind(self.spec.dependencies) != "locked":
@@ -206,8 +216,9 @@ class Installer:
 
     def verify(self, venv: VenvPaths) -> dict[str, Any]:
         """Load every plugin as Poetry would; what is there, for the manifest."""
-        compiled = not self._bytecode() and self.spec.installer == "uv"  # else compiled already
-        with background.Task(self._compile_poetry, venv, compiled):
+        with contextlib.ExitStack() as compiling:
+            for argv in self._compilers(venv):
+                compiling.enter_context(background.Task(self._compile, argv))
             found: dict[str, Any] = json.loads(
                 process.run(
                     [venv.python, "-c", VERIFY], env=self.env, what="checking the Poetry install"
@@ -220,12 +231,10 @@ class Installer:
             )
         return found
 
-    def _compile_poetry(self, venv: VenvPaths, wanted: bool) -> None:
+    def _compile(self, argv: Sequence[str]) -> None:
         """Best effort: a module that does not compile fails at its import, as it would."""
-        if not wanted:
-            return
         try:
-            process.run([venv.python, "-c", COMPILE_POETRY], env=self.env, what="compiling Poetry")
+            process.run(argv, env=self.env, what="compiling Poetry")
         except SetupError as exc:
             log.debug("%s", exc)
 
