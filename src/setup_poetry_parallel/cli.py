@@ -79,6 +79,13 @@ def parser() -> argparse.ArgumentParser:
         help="false: do not install the project's requires-plugins",
     )
     p.add_argument(
+        "--fast-install",
+        nargs="?",
+        const="true",
+        default="false",
+        help="true: the job's `poetry install` installs index packages with uv (see README)",
+    )
+    p.add_argument(
         "--poetry-dependencies",
         default="locked",
         help="locked (default): Poetry's dependencies from the hash-checked table; latest: afresh",
@@ -118,6 +125,7 @@ def raw_inputs(args: argparse.Namespace, environ: Mapping[str, str]) -> RawInput
         installer=args.installer,
         lock_timeout=args.lock_timeout,
         project_plugins=args.project_plugins,
+        fast_install=args.fast_install,
         download_cache=args.download_cache,
         output_format=args.format,
         poetry_dependencies=args.poetry_dependencies,

@@ -66,6 +66,7 @@ class RawInputs:
     installer: str = "auto"
     lock_timeout: str = ""
     project_plugins: str = "true"
+    fast_install: str = "false"
     download_cache: str = ""  # a directory; "" beside the installs; "false" turns it off
     output_format: str = ""
     poetry_dependencies: str = "locked"
@@ -157,6 +158,8 @@ class Settings:
     # cache is under install-dir, so install-dir is what the user has to fix).
     download_cache_input: tuple[str, Path] | None = None
     poetry_dependencies: PoetryDependencies = "locked"
+    # The job's `poetry install` hands Poetry's package operations to uv (spp_fast_install.py).
+    fast_install: bool = False
     # POETRY_DYNAMIC_VERSIONING_COMMANDS_NO_IO as the user set it (None: unset): theirs wins.
     dynamic_versioning_no_io: str | None = None
     # The variables that decide which Python Poetry gives the project env (project_env.py).
@@ -194,6 +197,7 @@ def inputs_from_env(environ: Mapping[str, str]) -> RawInputs:
         installer=get("INSTALLER", "auto") or "auto",
         lock_timeout=get("LOCK_TIMEOUT"),
         project_plugins=get("PROJECT_PLUGINS", "true") or "true",
+        fast_install=get("FAST_INSTALL", "false") or "false",
         download_cache=get("DOWNLOAD_CACHE"),
         poetry_dependencies=get("POETRY_DEPENDENCIES", "locked") or "locked",
     )
@@ -332,6 +336,7 @@ def validate(raw: RawInputs, environ: Mapping[str, str]) -> Settings:
         installer=_installer(raw.installer, index),
         lock_timeout=_lock_timeout(raw.lock_timeout),
         project_plugins=_boolean(raw.project_plugins, "project-plugins"),
+        fast_install=_boolean(raw.fast_install, "fast-install"),
         download_cache=_download_cache(raw.download_cache, install_dir),
         download_cache_input=("download-cache", Path(raw.download_cache))
         if raw.download_cache

@@ -639,6 +639,7 @@ FLAG_VALUES = {
     "--lock-timeout": "60",
     "--download-cache": "false",
     "--project-plugins": "false",
+    "--fast-install": "true",
     "--poetry-dependencies": "latest",
     "--format": "json",
     "--python-version": "3.12",

@@ -40,6 +40,8 @@ REFUSE_PROJECT_PLUGINS: Final = "SPP_REFUSE_PROJECT_PLUGINS"
 # tox on one project never share `.tox/` (issue 20: 5 failures in 6 without). nox has no such
 # variable (only `--envdir`), so it is left alone.
 TOX_WORK_DIR: Final = "TOX_WORK_DIR"
+# Read by our Poetry plugin (spp_fast_install.py): the uv that installs for `poetry install`.
+FAST_INSTALL: Final = "SPP_FAST_INSTALL"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ def finish(
                 done.manifest.python_sys_version,
             )
             plugin_cache.seed(Path(job.plugin_cache), text)
+        if settings.fast_install:  # the engine's own uv, in the checked install dir
+            env[FAST_INSTALL] = process.uv()
         if not settings.env.get(TOX_WORK_DIR):  # the user's own choice stays
             env[TOX_WORK_DIR] = str(job.tox_work_dir)
         if not job.windows:  # written last: it carries the whole env

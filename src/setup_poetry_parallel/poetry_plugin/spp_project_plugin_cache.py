@@ -42,6 +42,10 @@ def _warn_once(message):
         sys.stderr.write("Warning: setup-poetry-parallel: " + message + "\n")
 
 
+def _warn(message):
+    sys.stderr.write("Warning: setup-poetry-parallel: " + message + "\n")
+
+
 def relocate(value):
     """Point ProjectPluginCache.PATH at `value`; return whether the cache was moved."""
     if not value:
@@ -93,8 +97,10 @@ class ProjectPluginCachePlugin(ApplicationPlugin):  # type: ignore[misc,valid-ty
         relocate(os.environ.get(VARIABLE))
         refuse(os.environ.get(REFUSE_VARIABLE))
         try:  # shipped beside this module by plugin_wheel.py
+            import spp_fast_install
             import spp_poetry_races
         except ImportError:
             _warn_once("spp_poetry_races is missing: Poetry runs without its race protections")
             return
         spp_poetry_races.protect(os.environ, _warn_once)
+        spp_fast_install.enable(os.environ, _warn)

@@ -112,6 +112,7 @@ FLAGS: Final = {
     "--lock-timeout": "INPUT_LOCK_TIMEOUT",
     "--download-cache": "INPUT_DOWNLOAD_CACHE",
     "--project-plugins": "INPUT_PROJECT_PLUGINS",
+    "--fast-install": "INPUT_FAST_INSTALL",
     "--poetry-dependencies": "INPUT_POETRY_DEPENDENCIES",
     "--format": "INPUT_FORMAT",  # the CLI's only: the action's format is the runner's
 }
