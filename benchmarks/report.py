@@ -175,6 +175,8 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
             f" loop | {cell(engine)} | {cell(plain)} (plain Poetry per Python)"
             f" | {_r(ratio(engine.get('seconds'), plain.get('seconds')))} | 0 failures |"
         )
+    if len(lines) == 4:  # none of this table's sections ran (--only limits or fast_install)
+        return lines[0]
     return "\n".join(lines)
 
 

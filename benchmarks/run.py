@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cases, limits, report
+from benchmarks import cases, fast_install, limits, report
 from benchmarks.harness import REPO, Log
 
-SECTIONS = ("cold", "warm", "burst", "bootstrap", "limits", "scenario", "profile")
+SECTIONS = ("cold", "warm", "burst", "bootstrap", "limits", "fast_install", "scenario", "profile")
 RESULTS = REPO / "benchmarks" / "results"
 
 
@@ -58,6 +58,7 @@ def run_rounds(args: argparse.Namespace, root: Path, log: Log) -> dict[str, Any]
     only = set(args.only)
     warm = cases.WarmHost.prepare(root) if only & {"warm", "profile"} else None
     limit_host = limits.prepare(root) if "limits" in only else None
+    install_bed = fast_install.prepare(root, log) if "fast_install" in only else None
     for index in range(args.rounds):
         log(f"round {index + 1} of {args.rounds}")
         if "cold" in only:
@@ -99,8 +100,14 @@ def run_rounds(args: argparse.Namespace, root: Path, log: Log) -> dict[str, Any]
         if limit_host:
             for name, pair in limits.pairs(root, limit_host, args.warm_repeats).items():
                 alternate(index, pair, raw.setdefault("limits", {}).setdefault(name, {}), log, name)
+        if install_bed:
+            for name, pair in fast_install.pairs(install_bed).items():
+                into = raw.setdefault("fast_install", {}).setdefault(name, {})
+                alternate(index, pair, into, log, f"fast_install {name}")
     if limit_host:
         limits.remove(limit_host)
+    if install_bed:
+        fast_install.remove(install_bed)
     if "scenario" in only:
         log("scenario: preparing four Pythons, plain venvs and engine installs (not timed)")
         scenario = cases.Scenario.prepare(root, args.loops, log)
@@ -200,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "limits" in raw:
         summary["limits"] = limits.summarise(raw["limits"], summary.get("burst"))
         table += "\n\n" + limits.markdown(summary["limits"])
+    if "fast_install" in raw:
+        summary["fast_install"] = fast_install.summarise(raw["fast_install"])
+        table += "\n\n" + fast_install.markdown(summary["fast_install"])
     write(raw, summary, table, args.output)
     log(f"wrote {args.output / 'latest.json'} and latest.png")
     print(table)
@@ -208,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, row in summary.get("limits", {}).items()
         if row.get("judged", True) and not row["met"]
     ]
+    missed += fast_install.missed(summary.get("fast_install", {}))
     if missed and args.check:
         log(f"targets missed: {', '.join(missed)}")
         return 1
