@@ -17,6 +17,8 @@ download cache (`download-cache`, beside the installs by default). Per part of t
   (`SPP_PROTECT_METADATA_CACHE`); the HTTP cache is kept whole across processes by
   `SPP_PROTECT_HTTP_CACHE` (body before metadata, one file lock per entry; before Poetry 2.4
   cachecontrol replaced each entry's one file atomically itself).
+- `uv/` (uv's cache, for `fast-install`): shared; uv locks its cache against other processes
+  itself, and checks every file against the lock's hashes as it downloads it.
 - `src/` (git clones): per job. Poetry resets and fetches them in place, unlocked.
 - virtualenvs, config, data: per job, as before.
 
@@ -48,7 +50,7 @@ _LOCK: Final = "prune.lock"
 
 
 # The parts of Poetry's cache dir that jobs share: the same names in the job's cache dir and here.
-SHARED: Final = ("artifacts", "cache")
+SHARED: Final = ("artifacts", "cache", "uv")
 
 
 def artifacts(root: Path) -> Path:
