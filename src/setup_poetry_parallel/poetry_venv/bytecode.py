@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 HOT_MODULES: Final = Path(__file__).with_name("hot_modules.txt")
+PLUGIN: Final = Path(__file__).parents[1] / "poetry_plugin"
 WORKERS: Final = 2  # the hosted runners' cores; the check is the third process
 
 # Compiles every count-th listed file from index on, under this interpreter's site-packages,
@@ -68,8 +69,18 @@ _PROBE = r"""
 import atexit, json, os, sys, sysconfig
 out, sys.argv = sys.argv[1], ["poetry", *sys.argv[2:]]
 root = sysconfig.get_paths()["purelib"] + os.sep
+files = set()
+class Seen:  # every module found, also one whose import then fails (urllib3.contrib.socks)
+    def find_spec(self, name, path=None, target=None):
+        for finder in sys.meta_path[1:]:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                files.add(spec.origin or "")
+                return spec
+        return None
+sys.meta_path.insert(0, Seen())
 def dump():
-    files = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
+    files.update(getattr(m, "__file__", None) or "" for m in list(sys.modules.values()))
     with open(out, "w") as f:
         json.dump(sorted(p[len(root):] for p in files if p.startswith(root) and p.endswith(".py")), f)
 atexit.register(dump)
@@ -107,7 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {', '.join(' '.join(c) for c in COMMANDS)}.\n# Generated, do not edit; regenerate"
         " with `python -m setup_poetry_parallel.poetry_venv.bytecode POETRY_PYTHON PROJECT`.\n"
     )
-    HOT_MODULES.write_text(head + "".join(f"{p}\n" for p in record(python, Path(project))))
+    # Our plugin's modules (the build installs its wheel; the recording venv need not have it).
+    ours = [p.name for p in PLUGIN.glob("spp_*.py")]
+    listed = sorted({*record(python, Path(project)), *ours})
+    HOT_MODULES.write_text(head + "".join(f"{p}\n" for p in listed))
     return 0
 
 
