@@ -191,11 +191,13 @@ def test_every_protection_is_in_place_on_every_line(
 # --- Parallel uninstalls (python-poetry/poetry#8159) -----------------------------------------
 
 
-def _update_round(line: Line, tmp_path: Path, protect: str) -> subprocess.CompletedProcess[str]:
+def _update_round(
+    line: Line, tmp_path: Path, protect: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
     """Put the old six and idna back, then let Poetry update both at once (two `pip uninstall`)."""
     _uv("pip", "install", "-q", "--python", str(line.venv / "bin" / "python"), *OLD)
     force = _force(tmp_path, SPP_FORCE_UNINSTALL="six", SPP_FORCE_WAIT="3")
-    return line.poetry("install", "--no-root", **force, SPP_PROTECT_UNINSTALL=protect)
+    return line.poetry("install", "--no-root", **force, SPP_PROTECT_UNINSTALL=protect, **extra)
 
 
 @pytest.mark.parametrize("line", list(LINES))
@@ -217,6 +219,30 @@ def test_parallel_uninstalls(line: str, lines: Callable[[str], Line], tmp_path: 
     assert not any(failed[1]), "\n".join(d.stdout + d.stderr for d in protected)
     installed = {p.name for p in job.site_packages.glob("*.dist-info")}
     assert {"six-1.17.0.dist-info", "idna-3.10.dist-info"} <= installed
+
+
+def test_parallel_uninstalls_with_fast_install(
+    lines: Callable[[str], Line], tmp_path: Path
+) -> None:
+    """Fast install leaves the uninstall half of updates to Poetry's `_remove`, run in parallel
+    as Poetry runs it, then uv installs the new versions: the same forced collision fails
+    without the protection and passes with it, and uv did install (INSTALLER)."""
+    from uv import find_uv_bin
+
+    job: Line = lines(LINES["2.5"])
+    fast = {"SPP_FAST_INSTALL": find_uv_bin()}
+    control = [_update_round(job, tmp_path, "0", **fast) for _ in range(ROUNDS)]
+    protected = [_update_round(job, tmp_path, "1", **fast) for _ in range(ROUNDS)]
+    failed = [[d.returncode != 0 for d in runs] for runs in (control, protected)]
+    _report("uninstall, fast-install", job.version, *failed)
+
+    assert any(failed[0]), "control: " + control[0].stdout + control[0].stderr
+    symptom = next(d.stdout + d.stderr for d in control if d.returncode != 0)
+    assert "No such file or directory" in symptom, symptom
+    assert not any(failed[1]), "\n".join(d.stdout + d.stderr for d in protected)
+    installed = {p.name for p in job.site_packages.glob("*.dist-info")}
+    assert {"six-1.17.0.dist-info", "idna-3.10.dist-info"} <= installed
+    assert (job.site_packages / "six-1.17.0.dist-info" / "INSTALLER").read_text() == "uv"
 
 
 # --- Files two wheels share (python-poetry/poetry#9158) --------------------------------------
