@@ -24,6 +24,8 @@ that a reproduction hits every time. Each hook is off unless its variable is set
   the page itself and would only wait for the writer's entry lock: no reason to hold longer.
 - SPP_FORCE_HIDE=write_to_fs: Poetry's WheelDestination loses its own write_to_fs (a Poetry
   whose internals differ; the base class's method still installs).
+- SPP_FORCE_HIDE=execute_update: Executor._execute_update takes another parameter (a Poetry
+  whose installer differs from what fast install knows; it still updates).
 
 Imports on Python 3.9 (the project env's pip runs it).
 """
@@ -226,5 +228,18 @@ if os.environ.get("SPP_FORCE_HTTP_HOLD"):
     _force_http_hold(os.environ["SPP_FORCE_HTTP_HOLD"])
 if os.environ.get("SPP_FORCE_HTTP_READ"):
     _force_http_read(os.environ["SPP_FORCE_HTTP_READ"])
+
+
+def _change_execute_update(module):
+    original = module.Executor._execute_update
+
+    def _execute_update(self, operation, *more):
+        return original(self, operation)
+
+    module.Executor._execute_update = _execute_update
+
+
 if os.environ.get("SPP_FORCE_HIDE") == "write_to_fs":
     _after_import("poetry.installation.wheel_installer", _hide_write_to_fs)
+if os.environ.get("SPP_FORCE_HIDE") == "execute_update":
+    _after_import("poetry.installation.executor", _change_execute_update)

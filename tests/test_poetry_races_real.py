@@ -428,6 +428,28 @@ def test_internals_that_differ_get_one_warning_and_poetry_s_own_behaviour(
     assert "Updating six" in done.stdout
 
 
+def test_fast_install_on_an_installer_that_differs_warns_once_and_poetry_installs(
+    lines: Callable[[str], Line], tmp_path: Path
+) -> None:
+    """Simulated: Executor._execute_update with another signature (a Poetry whose installer
+    moved). Fast install steps aside with one warning; Poetry updates the env itself. The same
+    update without the change is uv's (test_parallel_uninstalls_with_fast_install)."""
+    from uv import find_uv_bin
+
+    job: Line = lines(LINES["2.5"])
+    _uv("pip", "install", "-q", "--python", str(job.venv / "bin" / "python"), *OLD)
+    force = _force(tmp_path, SPP_FORCE_HIDE="execute_update")
+    done = job.poetry("install", "--no-root", **force, SPP_FAST_INSTALL=find_uv_bin())
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    warnings = [line for line in (done.stdout + done.stderr).splitlines() if WARNING in line]
+    assert len(warnings) == 1, warnings
+    assert "fast-install" in warnings[0]
+    assert "Updating six" in done.stdout
+    installer = job.site_packages / "six-1.17.0.dist-info" / "INSTALLER"
+    assert installer.read_text().startswith("Poetry 2.5.1")
+
+
 def test_two_internals_that_differ_still_one_warning(lines: Callable[[str], Line]) -> None:
     """In Poetry's own interpreter: two renamed internals, one warning naming both."""
     job: Line = lines(LINES["2.5"])
