@@ -24,6 +24,8 @@ that a reproduction hits every time. Each hook is off unless its variable is set
   the page itself and would only wait for the writer's entry lock: no reason to hold longer.
 - SPP_FORCE_HIDE=write_to_fs: Poetry's WheelDestination loses its own write_to_fs (a Poetry
   whose internals differ; the base class's method still installs).
+- SPP_FORCE_RECORD_UNINSTALLS=<file>: each uninstall Poetry's executor runs is appended to the
+  file as "builtin <name>" (2.5's uninstall_distribution) or "pip <name>" (pip uninstall).
 - SPP_FORCE_HIDE=execute_update: Executor._execute_update takes another parameter (a Poetry
   whose installer differs from what fast install knows; it still updates).
 
@@ -239,6 +241,34 @@ def _change_execute_update(module):
     module.Executor._execute_update = _execute_update
 
 
+def _record_uninstalls(path):
+    def note(line):
+        with open(path, "a") as out:
+            out.write(line + "\n")
+
+    def hook(module):
+        builtin = getattr(module, "uninstall_distribution", None)
+        if builtin is not None:
+
+            def uninstall_distribution(env, name, *args, **kwargs):
+                note("builtin " + name)
+                return builtin(env, name, *args, **kwargs)
+
+            module.uninstall_distribution = uninstall_distribution
+        run_pip = module.Executor.run_pip
+
+        def recorded_run_pip(self, *args, **kwargs):
+            if args[:1] == ("uninstall",):
+                note("pip " + args[1])
+            return run_pip(self, *args, **kwargs)
+
+        module.Executor.run_pip = recorded_run_pip
+
+    _after_import("poetry.installation.executor", hook)
+
+
+if os.environ.get("SPP_FORCE_RECORD_UNINSTALLS"):
+    _record_uninstalls(os.environ["SPP_FORCE_RECORD_UNINSTALLS"])
 if os.environ.get("SPP_FORCE_HIDE") == "write_to_fs":
     _after_import("poetry.installation.wheel_installer", _hide_write_to_fs)
 if os.environ.get("SPP_FORCE_HIDE") == "execute_update":

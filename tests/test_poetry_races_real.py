@@ -428,6 +428,35 @@ def test_internals_that_differ_get_one_warning_and_poetry_s_own_behaviour(
     assert "Updating six" in done.stdout
 
 
+@pytest.mark.parametrize("builtin", ["true", "false"])
+def test_fast_install_keeps_poetry_s_builtin_uninstall_setting(
+    builtin: str, lines: Callable[[str], Line], tmp_path: Path
+) -> None:
+    """Poetry 2.5's installer.builtin-uninstall decides how the old versions of an update go,
+    with fast install as without: Poetry's own uninstaller when true, pip when false (each
+    uninstall recorded where Poetry calls it); uv installs the new versions either way."""
+    from uv import find_uv_bin
+
+    job: Line = lines(LINES["2.5"])
+    _uv("pip", "install", "-q", "--python", str(job.venv / "bin" / "python"), *OLD)
+    record = tmp_path / "uninstalls.txt"
+    force = _force(tmp_path, SPP_FORCE_RECORD_UNINSTALLS=str(record))
+    done = job.poetry(
+        "install",
+        "--no-root",
+        **force,
+        SPP_FAST_INSTALL=find_uv_bin(),
+        POETRY_INSTALLER_BUILTIN_UNINSTALL=builtin,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    how = "builtin" if builtin == "true" else "pip"
+    assert sorted(record.read_text().splitlines()) == [f"{how} idna", f"{how} six"]
+    for dist in ("six-1.17.0.dist-info", "idna-3.10.dist-info"):
+        assert (job.site_packages / dist / "INSTALLER").read_text() == "uv"
+    assert not list(job.site_packages.glob("six-1.16.0.dist-info"))
+
+
 def test_fast_install_on_an_installer_that_differs_warns_once_and_poetry_installs(
     lines: Callable[[str], Line], tmp_path: Path
 ) -> None:
