@@ -7,13 +7,14 @@ their dependencies, 57 locked packages) into a fresh env, three ways:
 | contender | how |
 |---|---|
 | poetry | the job's poetry from `setup-poetry-parallel --format json`, Poetry's own installer |
-| fast | the same with fast install (`--fast-install`, or `SPP_FAST_INSTALL=<uv>` before the flag) |
+| fast | the same job set up with `--fast-install` (the engine exports `SPP_FAST_INSTALL=<its uv>`) |
 | limit | `uv venv` + `uv pip sync --require-hashes` of the lock's own set (derived below) |
 
 Measures: `warm` (caches filled by an untimed run before the rounds, a new job and env each
 time), `cold` (a new empty download cache and uv cache per run) and `parallel` (8 jobs on one
-host started at once, each with its own env, one shared download cache and uv cache, empty at
-the start; failures counted). Every env is checked against the lock (every package at its locked
+host started at once, each with its own env, one shared download cache, empty at the start;
+failures counted). A job's uv cache is the engine's default for fast install, inside the
+shared download cache; the limit gets a uv cache of the same state (empty or filled). Every env is checked against the lock (every package at its locked
 version, nothing else but the venv's seed), so a contender that installs less fails the bench
 rather than winning it. The rounds are `./dev bench`'s: the order swapped every other round.
 """
@@ -142,16 +143,12 @@ def mismatch(want: Mapping[str, str], have: Mapping[str, str]) -> str:
     return f"missing {missing}, unexpected {extra}" if missing or extra else ""
 
 
-def fast_install_mode() -> str:
-    """ "flag" once the CLI has `--fast-install`, "env" while only the plugin has landed
-    (common21: `SPP_FAST_INSTALL=<uv>` on the job's poetry), "" when neither is there."""
+def has_fast_install() -> bool:
+    """Whether this checkout's CLI has `--fast-install` (an older one: no fast rows)."""
     helped = subprocess.run(
         [*engine_command(), "--help"], capture_output=True, text=True, check=False
     )
-    if "--fast-install" in helped.stdout:
-        return "flag"
-    plugin = REPO / "src/setup_poetry_parallel/poetry_plugin/spp_fast_install.py"
-    return "env" if plugin.exists() else ""
+    return "--fast-install" in helped.stdout
 
 
 @dataclass
@@ -160,7 +157,7 @@ class Bed:
     requirements file, and a persistent warm cache per contender."""
 
     box: Sandbox
-    mode: str
+    fast: bool
     python: Path
     want: dict[str, str]
     log: Log
@@ -172,14 +169,16 @@ class Bed:
 
     @property
     def contenders(self) -> list[str]:
-        return ["poetry", "fast", "limit"] if self.mode else ["poetry", "limit"]
+        return ["poetry", "fast", "limit"] if self.fast else ["poetry", "limit"]
 
-    def caches(self, label: str) -> tuple[Path, Path]:
-        """The download cache and the uv cache named `label` (created empty if new)."""
-        downloads, uv = self.box.root / label / "downloads", self.box.root / label / "uv"
-        downloads.mkdir(parents=True, exist_ok=True)
-        uv.mkdir(parents=True, exist_ok=True)
-        return downloads, uv
+    def caches(self, label: str) -> Path:
+        """The caches named `label`: `downloads` is the jobs' `--download-cache` (Poetry's
+        artifacts and, through the job's cache-dir link, fast install's uv cache), `uv` the
+        limit's UV_CACHE_DIR."""
+        root = self.box.root / label
+        for sub in ("downloads", "uv"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        return root
 
     def project(self, job: str) -> Path:
         """A checkout of the fixture for one job (jobs on a host each have their own)."""
@@ -187,11 +186,11 @@ class Bed:
         shutil.copytree(FIXTURE, path)
         return path
 
-    def job(
-        self, *, fast: bool, downloads: Path, uv_cache: Path
-    ) -> tuple[list[str], dict[str, str]]:
+    def job(self, *, fast: bool, downloads: Path) -> tuple[list[str], dict[str, str]]:
         """A new job set up by the engine (untimed); its `poetry install` argv and environment.
-        `python` on PATH is the bench's interpreter, so Poetry's env and the limit's match."""
+        `python` on PATH is the bench's interpreter, so Poetry's env and the limit's match.
+        UV_CACHE_DIR is unset, as in a CI job: fast install's uv cache is the engine's default,
+        `<Poetry's cache-dir>/uv`, which the engine links into the shared download cache."""
         name = f"job-{next(self.jobs)}"
         project = self.project(name)
         argv = [
@@ -199,17 +198,14 @@ class Bed:
             *("--poetry-version", POETRY_VERSION, "--working-directory", str(project)),
             *("--install-dir", str(self.box.install), "--state-dir", str(self.box.state)),
             *("--job-id", name, "--download-cache", str(downloads), "--format", "json"),
-            *(["--fast-install"] if fast and self.mode == "flag" else []),
+            *(["--fast-install"] if fast else []),
         ]
         env = self.box.env()
         env.pop("SPP_FAST_INSTALL", None)
         done = _check(timed(argv, env), "the engine")
         exports = json.loads(done.stdout)
-        env.update(exports["env"], UV_CACHE_DIR=str(uv_cache))
-        if fast and self.mode == "env":
-            env["SPP_FAST_INSTALL"] = uv_bin()
-        if not fast:
-            env.pop("SPP_FAST_INSTALL", None)  # the flag's export, should it ever be on
+        env.update(exports["env"])
+        env.pop("UV_CACHE_DIR")
         env["PATH"] = os.pathsep.join([*exports["path"], str(self.python.parent), env["PATH"]])
         return ["poetry", "-C", str(project), "install", "--no-root"], env
 
@@ -226,8 +222,8 @@ class Bed:
         return mismatch(self.want, installed(self.venv_of(env)))
 
     def poetry(self, cache: str, *, fast: bool) -> Row:
-        downloads, uv_cache = self.caches(cache)
-        argv, env = self.job(fast=fast, downloads=downloads, uv_cache=uv_cache)
+        downloads = self.caches(cache) / "downloads"
+        argv, env = self.job(fast=fast, downloads=downloads)
         run = timed(argv, env)
         if problem := self.failure(run, env):
             raise RuntimeError(f"poetry install ({'fast' if fast else 'alone'}): {problem}")
@@ -235,12 +231,12 @@ class Bed:
         return {
             "seconds": run.seconds,
             "packages": len(self.want),
-            "uv_cache_used": _has_files(uv_cache),
+            "uv_cache_used": _has_files(downloads / "uv"),
             "output": run.tail(4),
         }
 
     def limit(self, cache: str) -> Row:
-        _, uv_cache = self.caches(cache)
+        uv_cache = self.caches(cache) / "uv"
         venv = self.box.root / f"limit-{next(self.jobs)}"
         env = self.box.env(UV_CACHE_DIR=str(uv_cache))
         made = _check(timed([uv_bin(), "venv", "-q", "-p", str(self.python), str(venv)], env), "uv")
@@ -267,9 +263,9 @@ class Bed:
         """JOBS jobs at once, each its own env, one shared download cache and uv cache (empty at
         the start: the first run on a host). A failure: a non-zero exit or a wrong env."""
         label = f"parallel-{next(self.jobs)}"
-        downloads, uv_cache = self.caches(label)
+        downloads = self.caches(label) / "downloads"
         fast = contender == "fast"
-        jobs = [self.job(fast=fast, downloads=downloads, uv_cache=uv_cache) for _ in range(JOBS)]
+        jobs = [self.job(fast=fast, downloads=downloads) for _ in range(JOBS)]
         scratch = self.box.root / label / "out"
         scratch.mkdir()
         try:
@@ -306,13 +302,10 @@ def prepare(parent: Path, log: Log) -> Bed:
     """The engine's Poetry install and every contender's warm cache, filled by one run each."""
     box = Sandbox.new(parent, "fast-install")
     lock = (FIXTURE / "poetry.lock").read_text(encoding="utf-8")
-    mode = fast_install_mode()
-    bed = Bed(box, mode, base_python(), expected(lock), log, count(1))
+    bed = Bed(box, has_fast_install(), base_python(), expected(lock), log, count(1))
     bed.requirements.write_text(requirements(lock), encoding="utf-8")
-    if not mode:
-        log(
-            "fast_install: fast install is not there yet (no --fast-install, no plugin): no fast rows"
-        )
+    if not bed.fast:
+        log("fast_install: this CLI has no --fast-install: no fast rows")
     log(f"fast_install: {len(bed.want)} packages; filling the warm caches (not timed)")
     for contender in bed.contenders:
         row = bed.measure(contender, f"warm-{contender}")
