@@ -317,8 +317,9 @@ def prepare(parent: Path, log: Log) -> Bed:
     return bed
 
 
-def pairs(bed: Bed) -> dict[str, Pair]:
-    """Each measure's contenders; `./dev bench`'s `alternate` runs them and swaps the order."""
+def pairs(bed: Bed, *, quick: bool = False) -> dict[str, Pair]:
+    """Each measure's contenders; `./dev bench`'s `alternate` runs them and swaps the order.
+    `--quick` leaves out the 8 jobs at once (two minutes of a 2-core machine per round)."""
 
     def make(measure: Callable[[str], Row], contender: str) -> Callable[[], Row]:
         return lambda: measure(contender)
@@ -330,7 +331,7 @@ def pairs(bed: Bed) -> dict[str, Pair]:
     return {
         "warm": [(c, make(warm, c)) for c in bed.contenders],
         "cold": [(c, make(bed.cold, c)) for c in bed.contenders],
-        "parallel": [(c, make(bed.parallel, c)) for c in in_parallel],
+        **({} if quick else {"parallel": [(c, make(bed.parallel, c)) for c in in_parallel]}),
     }
 
 

@@ -101,7 +101,7 @@ def run_rounds(args: argparse.Namespace, root: Path, log: Log) -> dict[str, Any]
             for name, pair in limits.pairs(root, limit_host, args.warm_repeats).items():
                 alternate(index, pair, raw.setdefault("limits", {}).setdefault(name, {}), log, name)
         if install_bed:
-            for name, pair in fast_install.pairs(install_bed).items():
+            for name, pair in fast_install.pairs(install_bed, quick=args.quick).items():
                 into = raw.setdefault("fast_install", {}).setdefault(name, {})
                 alternate(index, pair, into, log, f"fast_install {name}")
     if limit_host:
