@@ -235,7 +235,7 @@ if os.environ.get("SPP_FORCE_HTTP_READ"):
 def _change_execute_update(module):
     original = module.Executor._execute_update
 
-    def _execute_update(self, operation, *more):
+    def _execute_update(self, operation, *_more):
         return original(self, operation)
 
     module.Executor._execute_update = _execute_update

@@ -451,7 +451,7 @@ def _wrap_execute(original: Callable[..., Any], uv: str, warn: Callable[[str], N
             plan = _plan_for(self, operations)
             if plan is not None and plan.by_source:
                 _notice(self, plan)
-                self._spp_batch = Batch(self, plan, uv, warn)
+                self.__dict__["_spp_batch"] = Batch(self, plan, uv, warn)
         try:
             return original(self, operations)
         finally:
