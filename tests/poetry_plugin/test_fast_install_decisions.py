@@ -196,3 +196,16 @@ def test_what_uv_wrote_becomes_what_poetry_writes(tmp_path: Path) -> None:
         "tool-1.0.dist-info/entry_points.txt,sha256=e,40",
         "tool-1.0.dist-info/RECORD,,",
     ]
+
+
+def test_installed_distributions_are_found_by_canonical_name(tmp_path: Path) -> None:
+    purelib, platlib = tmp_path / "purelib", tmp_path / "platlib"
+    for where, name in ((purelib, "Foo_Bar.baz-1.0"), (platlib, "numpy-2.2.6"), (purelib, "x")):
+        (where / f"{name}.dist-info").mkdir(parents=True)
+    (purelib / "six-1.0.dist-info.txt").write_text("")
+    found = fast.dist_infos([str(purelib), str(platlib), str(tmp_path / "missing")])
+    assert found == {
+        "foo-bar-baz": [purelib / "Foo_Bar.baz-1.0.dist-info"],
+        "numpy": [platlib / "numpy-2.2.6.dist-info"],
+        "": [purelib / "x.dist-info"],
+    }

@@ -279,11 +279,11 @@ class Batch:
                     f"Poetry installs {names} itself"
                 )
                 return False
+        env = executor._env
+        installed = dist_infos({env.paths["purelib"], env.paths["platlib"]})
         for op in self._plan.operations:
-            for dist in executor._env.site_packages.distributions(
-                name=op.package.name, writable_only=True
-            ):
-                as_poetry_writes_it(Path(dist._path), str(executor._env.python))
+            for dist_info in installed.get(canonical(op.package.name), []):
+                as_poetry_writes_it(dist_info, str(env.python))
         return True
 
     def _install(self, source: Source, operations: List[Any]) -> Optional[str]:
@@ -321,6 +321,23 @@ class Batch:
             lines = [line.strip() for line in output.splitlines() if line.strip()]
             return "; ".join(lines[-3:]) or f"exit code {done.returncode}"
         return None
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def dist_infos(directories: Iterable[str]) -> Dict[str, List[Path]]:
+    """The `.dist-info` dirs of these site-packages by canonical name, in one listing each
+    (asking Poetry per package reads every distribution's metadata each time)."""
+    found: Dict[str, List[Path]] = {}
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(directory):
+                if entry.name.endswith(".dist-info") and entry.is_dir():
+                    name = entry.name[: -len(".dist-info")].rpartition("-")[0]
+                    found.setdefault(canonical(name), []).append(Path(entry.path))
+    return found
 
 
 def as_poetry_writes_it(dist_info: Path, python: str) -> None:
