@@ -10,13 +10,15 @@ records), so a spoiled wheel is a hash mismatch against the lock:
   (`tamper_index.alter_wheel`: a compromised mirror, self-consistent).
 - `truncated`: the first half of the real file (a broken download or disk).
 
-Each instance listens on its own port, so uv's and Poetry's caches (both keyed by the index URL)
-hold nothing of it yet: every file is fetched, through it.
+Each instance serves under a path of its own (a port may be used again by a later instance), so
+uv's and Poetry's caches, both keyed by the index URL, hold nothing of it yet: every file is
+fetched, through it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ def spoil(data: bytes, how: str) -> bytes:
     return alter_wheel(data) if how == "altered" else data[: len(data) // 2]
 
 
-def _handler(base: str, upstream: Upstream, log: Log, project: str, how: str) -> type:
+def _handler(base: str, prefix: str, upstream: Upstream, log: Log, project: str, how: str) -> type:
     originals: dict[str, str] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -57,15 +59,16 @@ def _handler(base: str, upstream: Upstream, log: Log, project: str, how: str) ->
             pass
 
         def do_GET(self) -> None:
+            path = self.path.removeprefix(prefix)
             with log.lock:
-                log.requests.append((self.headers.get("User-Agent", ""), self.path))
-            if self.path.startswith("/files/"):
-                self._file(self.path.removeprefix("/files/"))
+                log.requests.append((self.headers.get("User-Agent", ""), path))
+            if path.startswith("/files/"):
+                self._file(path.removeprefix("/files/"))
                 return
-            name = self.path.strip("/").split("/")[-1]
+            name = path.strip("/").split("/")[-1]
             status, kind, body = upstream.page(name, self.headers.get("Accept", ""))
             if status == 200:
-                body = through(body, kind, originals, base)
+                body = through(body, kind, originals, base + prefix)
             self._send(status, kind, body)
 
         def do_HEAD(self) -> None:
@@ -101,9 +104,11 @@ def logged_index(spoiled: str = "", how: str = "altered") -> Iterator[tuple[str,
     """Serve the index on a free loopback port: (its simple URL, its log). `spoiled`: the
     project whose wheels are served spoiled `how` (one of SPOILS)."""
     assert not spoiled or how in SPOILS, how
-    log, upstream = Log(), Upstream()
-    with serving(lambda base: _handler(base, upstream, log, spoiled, how), quiet=True) as base:
-        yield f"{base}/simple/", log
+    log, upstream, prefix = Log(), Upstream(), "/" + secrets.token_hex(4)
+    with serving(
+        lambda base: _handler(base, prefix, upstream, log, spoiled, how), quiet=True
+    ) as base:
+        yield f"{base}{prefix}/simple/", log
 
 
 __all__ = ["MARK", "logged_index"]

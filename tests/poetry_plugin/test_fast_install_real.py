@@ -67,16 +67,23 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout + done.stderr
 
 
-def env_path(env: dict[str, str], project: Path) -> Path:
-    return Path(ok(poetry(env, project, "env", "info", "--path")).strip())
+def env_path(env: dict[str, str]) -> Path:
+    """The project's env: the one env in the job's own virtualenvs dir (each test's job is its
+    own, for one project; cheaper than asking `poetry env info`)."""
+    [path] = _envs(env)
+    return path
 
 
-def fresh(env: dict[str, str], project: Path) -> None:
-    """Remove the project's env, if it has one yet: the next install makes it again, at the
-    same path (Poetry names it after the project's path and the Python it was told to use)."""
-    found = poetry(env, project, "env", "info", "--path")
-    if found.returncode == 0:
-        shutil.rmtree(found.stdout.strip())
+def _envs(env: dict[str, str]) -> list[Path]:
+    # Beside them Poetry keeps envs.toml: which Python `poetry env use` chose.
+    return [p for p in Path(env["POETRY_VIRTUALENVS_PATH"]).iterdir() if p.is_dir()]
+
+
+def fresh(env: dict[str, str]) -> None:
+    """Remove the project's env, if it has one yet: the next install makes it again at the
+    same path, named after the project's path and the Python it was told to use."""
+    for path in _envs(env):
+        shutil.rmtree(path)
 
 
 def point_at(project: Path, index: str) -> None:
@@ -89,29 +96,24 @@ def point_at(project: Path, index: str) -> None:
     pyproject_toml.write_text(text.replace(SIMPLE_INDEX, index))
 
 
-def install(env: dict[str, str], project: Path, *args: str, fast: bool) -> Snapshot:
-    """A fresh env, `poetry install *args`, its snapshot."""
-    fresh(env, project)
-    ok(poetry(env, project, "install", *args, fast=fast))
-    return snapshot(env_path(env, project))
-
-
 def same_both_ways(
     env: dict[str, str], project: Path, *args: str, log: Log | None = None
 ) -> Snapshot:
-    """Install both ways and compare. With the index's `log`: uv asked it for nothing during
-    Poetry's own install (the control) and for files during the fast one (the proof)."""
-    asked = len(log.requests) if log else 0
-    without = install(env, project, *args, fast=False)
-    if log:
-        assert not uv_fetched(log, asked), "uv fetched files with fast install off"
-        asked = len(log.requests)
-    with_ = install(env, project, *args, fast=True)
-    if log:
-        assert uv_fetched(log, asked), f"uv fetched nothing: fast install was off\n{log.requests}"
-    found = differences(without, with_)
-    assert not found, f"{len(found)} differences:\n" + "\n".join(found)
-    return with_
+    """Install into a fresh env both ways and compare. With the index's `log`: uv asked it for
+    nothing during Poetry's own install (the control) and for files during the fast one (the
+    proof that fast install was on)."""
+    found: list[Snapshot] = []
+    for fast in (False, True):
+        fresh(env)
+        asked = len(log.requests) if log else 0
+        ok(poetry(env, project, "install", *args, fast=fast))
+        found.append(snapshot(env_path(env)))
+        if log:
+            by_uv = uv_fetched(log, asked)
+            assert bool(by_uv) == fast, f"fast install {'on' if fast else 'off'}, uv: {by_uv}"
+    changed = differences(*found)
+    assert not changed, f"{len(changed)} differences:\n" + "\n".join(changed)
+    return found[1]
 
 
 def uv_fetched(log: Log, since: int) -> list[str]:
@@ -171,7 +173,7 @@ def test_sync_after_removing_a_dependency_and_only_root(
 ) -> None:
     """`install --sync` after a dependency left the project removes it the same both ways (the
     removal stays Poetry's), and `--only-root` touches nothing else, both ways."""
-    url, _ = index
+    url, log = index
     project, env = mixed_job(POETRY_VERSION, tmp_path, url, shared_install_dir)
     full = (project / "pyproject.toml").read_text(), (project / "poetry.lock").read_text()
     less_text = pyproject(url, (tmp_path / "git").as_uri(), ENV_MINOR, OTHER_MINOR, drop=DROPPED)
@@ -186,10 +188,15 @@ def test_sync_after_removing_a_dependency_and_only_root(
     synced: list[Snapshot] = []
     for fast in (False, True):
         use(full)
-        fresh(env, project)
+        fresh(env)
+        asked = len(log.requests)
         ok(poetry(env, project, "install", *SELECT, fast=fast))
-        path = env_path(env, project)
+        assert bool(uv_fetched(log, asked)) == fast
+        path = env_path(env)
         use(less)
+        if fast:  # control: without --sync the dropped dependency stays
+            ok(poetry(env, project, "install", *SELECT, fast=fast))
+            assert DROPPED in distributions(snapshot(path))
         ok(poetry(env, project, "install", "--sync", *SELECT, fast=fast))
         synced.append(snapshot(path))
         ok(poetry(env, project, "install", "--only-root", fast=fast))
@@ -222,11 +229,11 @@ def test_a_spoiled_archive_is_refused_both_ways(
             assert not log.spoiled
             return
         for fast in (False, True):
-            fresh(env, project)
+            fresh(env)
             asked = len(log.requests)
             done = poetry(env, project, "install", fast=fast)
             output = done.stdout + done.stderr
-            path = env_path(env, project)
+            path = env_path(env)
             assert done.returncode != 0, f"fast={fast} installed a spoiled archive:\n{output}"
             # Poetry's own refusal, both ways: with fast install, uv refuses first and the
             # plugin hands the packages back to Poetry's installer, which refuses it again.
