@@ -8,23 +8,24 @@ hash and size of that file as it is on disk now, `entry_points.txt` and `direct_
 file of `bin/` (console scripts, links).
 
 Measured what Poetry 2.5.1 (its `installer` library) and uv 0.13 write for the same wheels into
-an env at the same path (tabulate, markupsafe, six). They differ in three things only, each
-about who installed, not what; those alone are normalised:
+an env at the same path (tabulate, markupsafe, six). Raw uv differs in three things, each about
+who installed, not what:
 
-- `INSTALLER` holds the tool's name (`Poetry 2.5.1`, `uv`; PEP 376 says so): its content, and
-  the hash and size of its RECORD line, are dropped. Its presence is kept.
-- `REQUESTED` (PEP 376: the user asked for this distribution by name): uv writes it for every
-  package of a `uv pip install`, Poetry never writes it. It is dropped, file and RECORD line.
-- Console scripts: each installer writes its own launcher for an entry point (Poetry strips a
-  `-script.pyw`/`.exe` suffix with `re.sub`, uv with `endswith`). A launcher is compared as its
-  shebang, the module it imports and the call it makes, which is what the entry point says; its
-  RECORD hash and size are dropped for the same reason. Any other bin file is compared byte
-  for byte.
+- `INSTALLER` holds the tool's name (`Poetry 2.5.1`, `uv`; PEP 376 says so).
+- `REQUESTED` (PEP 376: the user asked for it by name): uv writes it for every package of a
+  `uv pip install`, Poetry never does.
+- Console scripts: each writes its own launcher for an entry point (Poetry strips a
+  `-script.pyw`/`.exe` suffix with `re.sub`, uv with `endswith`).
 
-Not normalised, because neither writes it today: `__pycache__` (neither compiles by default; a
-`.pyc` in RECORD shows as a difference), the order of RECORD lines (kept as a mapping, since
-order carries no meaning). Both envs must be at the same path: absolute paths (shebangs, the
-root project's RECORD, `.pth` files, `direct_url.json`) are compared as they are.
+Our plugin rewrites the last two as Poetry writes them (spp_fast_install: Poetry's launchers, no
+REQUESTED) and keeps INSTALLER "uv" on purpose. So only INSTALLER is normalised here: its content
+and the hash and size of its RECORD line are dropped, its presence kept. REQUESTED files and
+launchers are compared byte for byte (test_snapshot.py shows raw uv's would be found).
+
+Not normalised either: `__pycache__` (neither compiles by default; a `.pyc` in RECORD shows),
+and the order of RECORD lines (kept as a mapping: order carries no meaning). Both envs must be at
+the same path: absolute paths (shebangs, the root project's RECORD, `.pth` files,
+`direct_url.json`) are compared as they are. Outside site-packages and bin/ nothing is read.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import csv
 import hashlib
 import json
 import os
-import re
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -42,12 +42,6 @@ Snapshot = dict[str, str]
 
 # Written by the installer about itself; see the module's docstring.
 ABOUT_THE_INSTALLER = "INSTALLER"
-REQUESTED = "REQUESTED"
-LAUNCHER = re.compile(
-    r"\A(?P<shebang>#![^\n]*)\n.*^from (?P<module>\S+) import (?P<name>\S+)\n.*"
-    r"^\s+sys\.exit\((?P<call>[^\n]+)\)\s*\Z",
-    re.S | re.M,
-)
 
 
 def snapshot(env: Path) -> Snapshot:
@@ -58,9 +52,8 @@ def snapshot(env: Path) -> Snapshot:
         found.update(_distribution(site, info))
     for pth in sorted(site.glob("*.pth")):
         found[f"site-packages/{pth.name}"] = pth.read_text()
-    scripts = _console_scripts(site)
     for path in sorted((env / "bin").iterdir()):
-        found[f"bin/{path.name}"] = _bin_file(path, path.name in scripts)
+        found[f"bin/{path.name}"] = _bin_file(path)
     return found
 
 
@@ -78,7 +71,6 @@ def _distribution(site: Path, info: Path) -> Snapshot:
     where = info.name
     metadata = HeaderParser().parsestr((info / "METADATA").read_text(errors="replace"))
     found = {f"{where}/version": f"{metadata['Name']} {metadata['Version']}"}
-    scripts = _console_scripts_of(info)
     record = info / "RECORD"
     if not record.is_file():
         found[f"{where}/RECORD"] = "<absent>"
@@ -88,14 +80,10 @@ def _distribution(site: Path, info: Path) -> Snapshot:
             if not row:
                 continue
             path, digest, size = [*row, "", ""][:3]
-            name = Path(path).name
-            if name == REQUESTED and Path(path).parent.name == where:
-                continue
             # RECORD's own line: its lines are compared one by one, not its bytes.
-            own = Path(path).parent.name == where and name in (ABOUT_THE_INSTALLER, "RECORD")
-            launcher = Path(path).parent.name == "bin" and name in scripts
-            if own or launcher:
-                found[f"{where}/RECORD/{path}"] = "listed; " + ("launcher" if launcher else name)
+            name = Path(path).name
+            if Path(path).parent.name == where and name in (ABOUT_THE_INSTALLER, "RECORD"):
+                found[f"{where}/RECORD/{path}"] = f"listed; {name}"
                 continue
             found[f"{where}/RECORD/{path}"] = f"{digest},{size}; on disk {_on_disk(site, path)}"
     for name in ("entry_points.txt", "direct_url.json"):
@@ -121,34 +109,8 @@ def _canonical(file: Path) -> str:
     return text
 
 
-def _console_scripts_of(info: Path) -> set[str]:
-    entry_points = info / "entry_points.txt"
-    if not entry_points.is_file():
-        return set()
-    names, section = set(), ""
-    for raw in entry_points.read_text().splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            section = line.strip("[]")
-        elif "=" in line and section in ("console_scripts", "gui_scripts"):
-            names.add(line.split("=", 1)[0].strip())
-    return names
-
-
-def _console_scripts(site: Path) -> set[str]:
-    names: set[str] = set()
-    for info in site.glob("*.dist-info"):
-        names |= _console_scripts_of(info)
-    return names
-
-
-def _bin_file(path: Path, is_script: bool) -> str:
+def _bin_file(path: Path) -> str:
     if path.is_symlink():
         return f"link to {path.readlink()}"
-    data, mode = path.read_bytes(), "executable " if os.access(path, os.X_OK) else ""
-    if is_script and (launcher := LAUNCHER.match(data.decode(errors="replace"))):
-        return mode + (
-            f"launcher {launcher['shebang']} from {launcher['module']} import "
-            f"{launcher['name']}; sys.exit({launcher['call']})"
-        )
-    return mode + data.decode(errors="replace")
+    mode = "executable " if os.access(path, os.X_OK) else ""
+    return mode + path.read_bytes().decode(errors="replace")

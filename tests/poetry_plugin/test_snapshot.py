@@ -1,6 +1,6 @@
-"""The snapshot of an env: what Poetry and uv legitimately write differently compares equal, and
-any real difference (a module's bytes, a version, an entry point, direct_url.json, a .pth, a
-launcher's target or interpreter, a RECORD line) is found and named."""
+"""The snapshot of an env: the one thing fast install legitimately writes otherwise (INSTALLER)
+compares equal, and any real difference (a module's bytes, a version, an entry point,
+direct_url.json, a .pth, a launcher, REQUESTED, a RECORD line) is found and named."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def make_env(
     root: Path,
     *,
     uv: bool = False,
+    raw_uv: bool = False,
     module: bytes = b"def main():\n    return 0\n",
     version: str = "1.0",
     entry: str = "tool:main",
@@ -51,7 +52,10 @@ def make_env(
     python: str = "/env/bin/python",
     record_size_of_module: int | None = None,
 ) -> Path:
-    """A venv as Poetry (or, with `uv`, uv) leaves it after installing one wheel `tool`."""
+    """A venv as Poetry leaves it after installing one wheel `tool`; with `uv`, as fast install
+    leaves it (INSTALLER `uv`); with `raw_uv`, as a plain `uv pip install` (also REQUESTED and
+    uv's launcher)."""
+    uv = uv or raw_uv
     site = root / "lib" / "python3.12" / "site-packages"
     info = site / f"tool-{version}.dist-info"
     info.mkdir(parents=True)
@@ -64,12 +68,12 @@ def make_env(
         f"{info.name}/entry_points.txt": f"[console_scripts]\ntool = {entry}\n".encode(),
         f"{info.name}/INSTALLER": b"uv" if uv else b"Poetry 2.5.1",
     }
-    if uv:
+    if raw_uv:
         files[f"{info.name}/REQUESTED"] = b""
     if direct_url:
         files[f"{info.name}/direct_url.json"] = direct_url.encode()
     module_name, name = entry.split(":")
-    launcher = (UV_LAUNCHER if uv else POETRY_LAUNCHER).format(
+    launcher = (UV_LAUNCHER if raw_uv else POETRY_LAUNCHER).format(
         python=python, module=module_name, name=name
     )
     files["../../../bin/tool"] = launcher.encode()
@@ -90,10 +94,21 @@ def test_what_only_says_who_installed_compares_equal(tmp_path: Path) -> None:
     uv = snapshot(make_env(tmp_path / "uv", uv=True))
     assert differences(poetry, uv) == []
     assert poetry == uv
-    assert poetry["bin/tool"] == (
-        "executable launcher #!/env/bin/python from tool import main; sys.exit(main())"
-    )
+    assert poetry["bin/tool"].startswith("executable #!/env/bin/python\n")
     assert poetry["tool-1.0.dist-info/version"] == "tool 1.0"
+    assert poetry["tool-1.0.dist-info/RECORD/tool-1.0.dist-info/INSTALLER"] == "listed; INSTALLER"
+
+
+def test_what_plain_uv_writes_otherwise_is_found(tmp_path: Path) -> None:
+    """Control for the plugin's rewrite: raw uv's REQUESTED and launcher are differences."""
+    found = differences(
+        snapshot(make_env(tmp_path / "poetry")), snapshot(make_env(tmp_path / "uv", raw_uv=True))
+    )
+    assert [line.split(":")[0] for line in found] == [
+        "bin/tool",
+        "tool-1.0.dist-info/RECORD/../../../bin/tool",
+        "tool-1.0.dist-info/RECORD/tool-1.0.dist-info/REQUESTED",
+    ], found
 
 
 @pytest.mark.parametrize(
@@ -129,8 +144,7 @@ def test_a_file_changed_after_install_is_found(tmp_path: Path) -> None:
     assert "on disk sha256=" in line
 
 
-def test_a_launcher_written_otherwise_is_compared_byte_for_byte(tmp_path: Path) -> None:
-    """Only a launcher of a declared console script is normalised; any other bin file is not."""
+def test_any_other_bin_file_is_compared_byte_for_byte(tmp_path: Path) -> None:
     poetry = make_env(tmp_path / "poetry")
     uv = make_env(tmp_path / "uv", uv=True)
     for env, text in ((poetry, "#!/bin/sh\necho a\n"), (uv, "#!/bin/sh\necho b\n")):
