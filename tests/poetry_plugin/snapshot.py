@@ -4,8 +4,8 @@ A snapshot is a flat mapping `where: what`, so that two of them compare with `==
 difference names its file and field (`differences`). It holds, for every distribution in
 site-packages: its name and version (METADATA), every RECORD line (path, hash, size) beside the
 hash and size of that file as it is on disk now, `entry_points.txt` and `direct_url.json`; every
-`.pth` file of site-packages (the root project's and the develop path dependencies'); and every
-file of `bin/` (console scripts, links).
+`.pth` file of site-packages (the root project's and the develop path dependencies'), the path
+of every file there that no RECORD lists; and every file of `bin/` (console scripts, links).
 
 Measured what Poetry 2.5.1 (its `installer` library) and uv 0.13 write for the same wheels into
 an env at the same path (tabulate, markupsafe, six). Raw uv differs in three things, each about
@@ -50,6 +50,13 @@ def snapshot(env: Path) -> Snapshot:
     [site] = env.glob("lib/python3*/site-packages")
     for info in sorted(site.glob("*.dist-info")):
         found.update(_distribution(site, info))
+    # A file no RECORD lists (a stray one, or the venv's own) shows by its path.
+    listed = {
+        os.path.normpath(site / key.split("/RECORD/", 1)[1]) for key in found if "/RECORD/" in key
+    }
+    for file in sorted(site.rglob("*")):
+        if not file.is_dir() and os.path.normpath(file) not in listed:
+            found[f"site-packages/{file.relative_to(site)}"] = "in no RECORD"
     for pth in sorted(site.glob("*.pth")):
         found[f"site-packages/{pth.name}"] = pth.read_text()
     for path in sorted((env / "bin").iterdir()):

@@ -144,6 +144,15 @@ def test_a_file_changed_after_install_is_found(tmp_path: Path) -> None:
     assert "on disk sha256=" in line
 
 
+def test_a_stray_file_in_site_packages_is_found(tmp_path: Path) -> None:
+    poetry = snapshot(make_env(tmp_path / "poetry"))
+    env = make_env(tmp_path / "uv", uv=True)
+    [site] = env.glob("lib/*/site-packages")
+    (site / "tool" / "stray.py").write_bytes(b"")
+    [line] = differences(poetry, snapshot(env))
+    assert line.startswith("site-packages/tool/stray.py:"), line
+
+
 def test_any_other_bin_file_is_compared_byte_for_byte(tmp_path: Path) -> None:
     poetry = make_env(tmp_path / "poetry")
     uv = make_env(tmp_path / "uv", uv=True)
