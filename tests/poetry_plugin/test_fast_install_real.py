@@ -226,10 +226,12 @@ def test_a_spoiled_archive_is_refused_both_ways(
             assert DROPPED in distributions(same_both_ways(env, project, log=log))
             assert not log.spoiled
             return
+        codes = []
         for fast in (False, True):
             fresh(env)
             asked = len(log.requests)
             done = poetry(env, project, "install", fast=fast)
+            codes.append(done.returncode)
             output = done.stdout + done.stderr
             path = env_path(env)
             assert done.returncode != 0, f"fast={fast} installed a spoiled archive:\n{output}"
@@ -245,6 +247,7 @@ def test_a_spoiled_archive_is_refused_both_ways(
             assert bool(by_uv) == fast, f"fast={fast}, uv asked for {by_uv}"
             print(f"{how}, fast={fast}: exit {done.returncode}, {output.count('Warning')} warnings")
         assert log.spoiled
+        assert codes[0] == codes[1], codes
 
 
 def demo_checkout(root: Path) -> Path:
