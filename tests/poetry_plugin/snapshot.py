@@ -61,6 +61,8 @@ def snapshot(env: Path) -> Snapshot:
         found[f"site-packages/{pth.name}"] = pth.read_text()
     for path in sorted((env / "bin").iterdir()):
         found[f"bin/{path.name}"] = _bin_file(path)
+    # The env's root: what else an installer left there (uv's `.lock` of the env, say).
+    found["env-root"] = " ".join(sorted(path.name for path in env.iterdir()))
     return found
 
 

@@ -209,3 +209,20 @@ def test_installed_distributions_are_found_by_canonical_name(tmp_path: Path) -> 
         "numpy": [platlib / "numpy-2.2.6.dist-info"],
         "": [purelib / "x.dist-info"],
     }
+
+
+def test_uv_s_failure_is_one_line_with_its_labels() -> None:
+    """uv 0.13's output for a file whose hash the lock lacks, as it printed it."""
+    output = (
+        "Using Python 3.11.7 environment at: v9\n"
+        "Resolved 1 package in 52ms\n"
+        "error: Failed to download `six==1.17.0`\n"
+        "  cause: Hash mismatch for `six==1.17.0`\n\n"
+        "         Expected:\n           sha256:" + "0" * 64 + "\n\n"
+        "         Computed:\n           sha256:4721f391\n"
+    )
+    assert fast.failure(output) == (
+        "error: Failed to download `six==1.17.0` cause: Hash mismatch for `six==1.17.0`"
+        f" Expected: sha256:{'0' * 64} Computed: sha256:4721f391"
+    )
+    assert fast.failure("") == ""

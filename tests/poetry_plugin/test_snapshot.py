@@ -153,6 +153,16 @@ def test_a_stray_file_in_site_packages_is_found(tmp_path: Path) -> None:
     assert line.startswith("site-packages/tool/stray.py:"), line
 
 
+def test_a_file_left_in_the_env_s_root_is_found(tmp_path: Path) -> None:
+    """uv 0.13 leaves `<env>/.lock` (0666) after `uv pip install`; Poetry leaves nothing."""
+    poetry = snapshot(make_env(tmp_path / "poetry"))
+    env = make_env(tmp_path / "uv", uv=True)
+    (env / ".lock").write_bytes(b"")
+    [line] = differences(poetry, snapshot(env))
+    assert line.startswith("env-root:"), line
+    assert ".lock" in line
+
+
 def test_any_other_bin_file_is_compared_byte_for_byte(tmp_path: Path) -> None:
     poetry = make_env(tmp_path / "poetry")
     uv = make_env(tmp_path / "uv", uv=True)

@@ -293,6 +293,9 @@ class Batch:
         secrets = [credentials.password, credentials.username] if credentials else []
         cache = os.environ.get("UV_CACHE_DIR") or str(_poetry_cache_dir() / "uv")
         levels = getattr(executor._wheel_installer, "_bytecode_optimization_levels", ())
+        # uv's lock of the env, made 0666 whatever the umask; Poetry leaves none.
+        env_lock = Path(env.path) / ".lock"
+        had_lock = env_lock.exists()
         with tempfile.TemporaryDirectory(prefix="spp-fast-install-") as scratch:
             requirements = os.path.join(scratch, "requirements.txt")
             with open(requirements, "w", encoding="utf-8") as handle:
@@ -314,13 +317,24 @@ class Batch:
                 )
             except OSError as exc:
                 return f"{self._uv}: {exc.strerror}"
+            finally:
+                if not had_lock:
+                    with contextlib.suppress(OSError):
+                        env_lock.unlink()
         output = redact(done.stdout.decode("utf-8", "replace"), secrets)
         if executor._io.is_debug():
             executor._io.write_line(output.rstrip())
         if done.returncode != 0:
-            lines = [line.strip() for line in output.splitlines() if line.strip()]
-            return "; ".join(lines[-3:]) or f"exit code {done.returncode}"
+            return failure(output) or f"exit code {done.returncode}"
         return None
+
+
+def failure(output: str) -> str:
+    """uv's error, from its `error:` line on, as one line (its labels and values kept)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
+    text = " ".join(lines[start:])
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def canonical(name: str) -> str:
