@@ -168,12 +168,14 @@ def test_what_uv_wrote_becomes_what_poetry_writes(tmp_path: Path) -> None:
     bin_dir.mkdir()
     (bin_dir / "tool").write_bytes(b"#!/env/bin/python\n# uv's launcher\n")
     (site / "tool" / "__init__.py").write_text("")
+    (site / "tool" / "tool").write_bytes(b"data named as the script")  # stays as it is
     (site / "tool" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"shipped")
     (dist / "REQUESTED").write_text("")
     (dist / "entry_points.txt").write_text("[console_scripts]\ntool = tool.cli:main\n")
     rows = [
         ["../../bin/tool", "sha256=uv", "33"],
         ["tool/__init__.py", _record_hash(b""), "0"],
+        ["tool/tool", "sha256=d", "24"],
         ["tool/__pycache__/x.cpython-311.pyc", "sha256=x", "7"],
         ["tool-1.0.dist-info/REQUESTED", _record_hash(b""), "0"],
         ["tool-1.0.dist-info/entry_points.txt", "sha256=e", "40"],
@@ -183,16 +185,19 @@ def test_what_uv_wrote_becomes_what_poetry_writes(tmp_path: Path) -> None:
     csv.writer(text, lineterminator="\n").writerows(rows)
     (dist / "RECORD").write_text(text.getvalue())
 
-    fast.as_poetry_writes_it(dist, "/env/bin/python")
+    python = bin_dir / "python"
+    fast.as_poetry_writes_it(dist, str(python))
 
     launcher = (bin_dir / "tool").read_bytes()
-    assert launcher.startswith(b"#!/env/bin/python\n# -*- coding: utf-8 -*-\nimport re\n")
+    assert launcher.startswith(f"#!{python}\n# -*- coding: utf-8 -*-\nimport re\n".encode())
+    assert (site / "tool" / "tool").read_bytes() == b"data named as the script"
     assert b"from tool.cli import main" in launcher
     assert not (dist / "REQUESTED").exists()
     assert not (site / "tool" / "__pycache__" / "x.cpython-311.pyc").exists()
     assert (dist / "RECORD").read_text().splitlines() == [
         f"../../bin/tool,{_record_hash(launcher)},{len(launcher)}",
         f"tool/__init__.py,{_record_hash(b'')},0",
+        "tool/tool,sha256=d,24",
         "tool-1.0.dist-info/entry_points.txt,sha256=e,40",
         "tool-1.0.dist-info/RECORD,,",
     ]

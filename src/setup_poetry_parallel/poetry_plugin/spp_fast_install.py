@@ -360,15 +360,19 @@ def as_poetry_writes_it(dist_info: Path, python: str) -> None:
     Python), no REQUESTED file, and none of the wheel's own `__pycache__` files (Poetry refuses
     them as a security risk). INSTALLER stays "uv": it says who installed the files."""
     record = dist_info / "RECORD"
-    site = dist_info.parent
-    with record.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
+    site = str(dist_info.parent)
+    scripts_dir = os.path.dirname(python)
     scripts = _scripts(dist_info, python)
     kept = []
-    for row in rows:
-        if not row:
+    for line in record.read_text(encoding="utf-8").splitlines():
+        # Most lines name a file inside site-packages that stays as uv wrote it: kept as
+        # they are, unparsed (a RECORD of numpy or pandas has thousands).
+        if not (line.startswith("..") or "__pycache__" in line or "REQUESTED," in line):
+            if line:
+                kept.append(line)
             continue
-        path = os.path.normpath(os.path.join(str(site), row[0]))
+        row = next(csv.reader([line]))
+        path = os.path.normpath(os.path.join(site, row[0]))
         name = os.path.basename(path)
         if path == str(dist_info / "REQUESTED") or (
             "__pycache__" in Path(row[0]).parts and name.endswith(".pyc")
@@ -376,15 +380,18 @@ def as_poetry_writes_it(dist_info: Path, python: str) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             continue
-        if name in scripts and os.path.isfile(path) and not row[0].startswith(site.name):
-            kept.append(_write_script(path, row[0], scripts[name]))
-        else:
-            kept.append(row)
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(kept)
+        if name in scripts and os.path.dirname(path) == scripts_dir and os.path.isfile(path):
+            row = _write_script(path, row[0], scripts[name])
+        kept.append(_csv_line(row))
     scratch = record.with_name(".RECORD.spp")
-    scratch.write_text(text.getvalue(), encoding="utf-8")
+    scratch.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     os.replace(str(scratch), str(record))
+
+
+def _csv_line(row: List[str]) -> str:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="").writerow(row)
+    return text.getvalue()
 
 
 def _write_script(path: str, relative: str, data: bytes) -> List[str]:
