@@ -8,6 +8,15 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def send(handler: BaseHTTPRequestHandler, status: int, body: bytes, kind: str = "") -> None:
+    """One whole response: the status, its type (binary unless said) and length, the body."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", kind or "application/octet-stream")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 @contextlib.contextmanager
 def serving(
     handler_for: Callable[[str], type[BaseHTTPRequestHandler]],

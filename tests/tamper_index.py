@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from tests.loopback import serving
+from tests.loopback import send, serving
 from tests.upstream import UPSTREAM
 
 MARK = b"\n# altered by the test index\n"
@@ -140,11 +140,7 @@ def _handler(changed: _Project, session: requests.Session) -> type:
             self.end_headers()
 
         def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind or "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send(self, status, body, kind)
 
     return Handler
 

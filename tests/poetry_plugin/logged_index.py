@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
-from tests.loopback import serving
+from tests.loopback import send, serving
 from tests.tamper_index import MARK, alter_wheel
 from tests.upstream import Upstream, through
 
@@ -90,11 +90,7 @@ def _handler(base: str, prefix: str, upstream: Upstream, log: Log, project: str,
             self._send(status, kind, body)
 
         def _send(self, status: int, kind: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind or "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send(self, status, body, kind)
 
     return Handler
 

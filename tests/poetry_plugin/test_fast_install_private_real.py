@@ -82,17 +82,23 @@ def leaks(text: str, password: str) -> list[str]:
     return [form for form in forms if form in text]
 
 
-def test_uv_installs_from_the_private_source_with_poetry_s_credentials(
-    bed: Bed, tmp_path: Path
-) -> None:
+def locked_job(bed: Bed, install_dir: Path, tmp_path: Path) -> tuple[Path, dict[str, str], Setup]:
+    """A job set up with --fast-install for the in-house project, locked by its Poetry."""
     bed.reset()
     root = in_house_dependencies(tmp_path / "project", bed)
     env = environment(bed, **poetry_credentials())
-    done = setup(root, tmp_path / "install", tmp_path / "state", "fast", "--fast-install", env=env)
+    done = setup(root, install_dir, tmp_path / "state", "fast", "--fast-install", env=env)
     assert done.returncode == 0, done.stderr
     locked = poetry(done, env, root, "lock")
     assert locked.returncode == 0, locked.stdout + locked.stderr
     bed.reset()
+    return root, env, done
+
+
+def test_uv_installs_from_the_private_source_with_poetry_s_credentials(
+    bed: Bed, shared_install_dir: Path, tmp_path: Path
+) -> None:
+    root, env, done = locked_job(bed, shared_install_dir, tmp_path)
 
     ran = poetry(done, env, root, "install")
     output = ran.stdout + ran.stderr
@@ -116,15 +122,10 @@ def test_uv_installs_from_the_private_source_with_poetry_s_credentials(
 
 
 def test_a_refused_login_falls_back_to_poetry_naming_the_source_not_the_password(
-    bed: Bed, tmp_path: Path
+    bed: Bed, shared_install_dir: Path, tmp_path: Path
 ) -> None:
     """uv gets a 401, says so once, and Poetry (same wrong credentials) refuses as it would."""
-    bed.reset()
-    root = in_house_dependencies(tmp_path / "project", bed)
-    env = environment(bed, **poetry_credentials())
-    done = setup(root, tmp_path / "install", tmp_path / "state", "fast", "--fast-install", env=env)
-    assert done.returncode == 0, done.stderr
-    assert poetry(done, env, root, "lock").returncode == 0
+    root, _, done = locked_job(bed, shared_install_dir, tmp_path)
     wrong = environment(bed, **poetry_credentials(WRONG))
 
     ran = poetry(done, wrong, root, "install")
