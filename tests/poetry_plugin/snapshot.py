@@ -61,8 +61,10 @@ def snapshot(env: Path) -> Snapshot:
         found[f"site-packages/{pth.name}"] = pth.read_text()
     for path in sorted((env / "bin").iterdir()):
         found[f"bin/{path.name}"] = _bin_file(path)
-    # The env's root: what else an installer left there (uv's `.lock` of the env, say).
-    found["env-root"] = " ".join(sorted(path.name for path in env.iterdir()))
+    # The env's root: what else an installer left there (uv's `.lock` of the env, say). But
+    # `src/`: Poetry clones a git dependency there only while its built wheel is not yet in
+    # the artifacts cache, so the first of two installs has it and the second not.
+    found["env-root"] = " ".join(sorted(p.name for p in env.iterdir() if p.name != "src"))
     return found
 
 

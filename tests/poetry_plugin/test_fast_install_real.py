@@ -16,6 +16,7 @@ passes with the plugin silently off.
 from __future__ import annotations
 
 import importlib.util
+import platform
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -164,6 +165,33 @@ def test_mixed_project_is_the_same_both_ways(
     assert not {"colorama", "packaging", "pycodestyle"} & names, names  # marker, extra, group
     assert f"bin/{DROPPED}" in found
     assert any(key.startswith("site-packages/localdev") for key in found), "develop: a .pth"
+
+
+def test_compile_differs_only_in_whose_bytecode(
+    index: tuple[str, Log], shared_install_dir: Path, tmp_path: Path
+) -> None:
+    """`poetry install --compile`: Poetry's installer compiles each file it installs in its own
+    process, so for Poetry's Python (3.11 here), not the env's (3.12): bytecode the env never
+    reads (Poetry's bug, not ours). Fast install passes --compile-bytecode to uv, which compiles
+    with the env's Python. Everything else is the same; no RECORD lists bytecode either way."""
+    url, _ = index
+    project, env = mixed_job(POETRY_VERSION, tmp_path, url, shared_install_dir)
+    found: list[Snapshot] = []
+    for fast in (False, True):
+        fresh(env)
+        ok(poetry(env, project, "install", *SELECT, "--compile", fast=fast))
+        found.append(snapshot(env_path(env)))
+    bytecode = [{k for k in side if "/__pycache__/" in k} for side in found]
+    rest = [{k: v for k, v in side.items() if "/__pycache__/" not in k} for side in found]
+    changed = differences(*rest)
+    assert not changed, f"{len(changed)} differences:\n" + "\n".join(changed)
+    poetry_python = "cpython-" + "".join(platform.python_version_tuple()[:2])
+    env_python = "cpython-" + ENV_MINOR.replace(".", "")
+    six = "site-packages/__pycache__/six.{}.pyc"
+    assert six.format(poetry_python) in bytecode[0]
+    assert six.format(env_python) in bytecode[1]  # uv compiled it, for the env's Python
+    if poetry_python != env_python:
+        assert six.format(poetry_python) not in bytecode[1]
 
 
 def test_sync_after_removing_a_dependency_and_only_root(
