@@ -32,7 +32,6 @@ import base64
 import contextlib
 import csv
 import dataclasses
-import functools
 import hashlib
 import io
 import os
@@ -44,6 +43,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+try:  # the tests import this module from the package
+    from .spp_poetry_races import DIFFERS, OFF, ON, _own_method, _replace
+except ImportError:  # Poetry's venv: a top-level module, shipped beside it (plugin_wheel.py)
+    from spp_poetry_races import DIFFERS, OFF, ON, _own_method, _replace
 
 VARIABLE = "SPP_FAST_INSTALL"
 PYPI = "https://pypi.org/simple"
@@ -63,7 +67,6 @@ UV_KEPT = frozenset(
         "UV_NO_PROGRESS",
     }
 )
-_MARK = "__spp_fast_install__"
 _HASH = re.compile(r"^(sha256|sha384|sha512|md5):[0-9a-fA-F]+$")
 _USERINFO = re.compile(r"(://)[^/@\s]+@")
 
@@ -512,10 +515,10 @@ def enable(environ: Mapping[str, str], warn: Callable[[str], None]) -> str:
     """Install the hooks when the variable names a uv; return "on", "off" or "differs"."""
     uv = environ.get(VARIABLE, "").strip()
     if not uv:
-        return "off"
+        return OFF
     if not (os.path.isabs(uv) and os.access(uv, os.X_OK)):
         warn(f"{VARIABLE}={uv} is not an executable uv; Poetry installs as usual")
-        return "differs"
+        return DIFFERS
     try:
         from poetry.installation.executor import Executor
         from poetry.utils.env import VirtualEnv  # noqa: F401 - feature detection
@@ -529,31 +532,18 @@ def enable(environ: Mapping[str, str], warn: Callable[[str], None]) -> str:
         "_execute_update": ["self", "operation"],
         "_remove": ["self", "package"],
     }
-    methods = {name: Executor.__dict__.get(name) for name in known}
     # _remove may already be spp_poetry_races' wrapper: its signature is the original's.
-    if any(not callable(m) or _parameters(m) != known[n] for n, m in methods.items()):
+    methods = {name: _own_method(Executor, name, parameters) for name, parameters in known.items()}
+    if any(method is None for method in methods.values()):
         return _differs(warn)
-    if getattr(methods["execute"], _MARK, False):
-        return "on"
     wrappers = {
         "execute": _wrap_execute(methods["execute"], uv, warn),
         "_execute_install": _wrap_operation(methods["_execute_install"]),
         "_execute_update": _wrap_operation(methods["_execute_update"]),
     }
-    for name, wrapper in wrappers.items():
-        functools.update_wrapper(wrapper, methods[name])
-        setattr(wrapper, _MARK, True)
-        setattr(Executor, name, wrapper)
-    return "on"
-
-
-def _parameters(function: Any) -> Optional[List[str]]:
-    import inspect
-
-    try:
-        return list(inspect.signature(function).parameters)
-    except (TypeError, ValueError):
-        return None
+    for name, wrapper in wrappers.items():  # a second activation finds ours: left as it is
+        _replace(Executor, name, methods[name], wrapper)
+    return ON
 
 
 def _differs(warn: Callable[[str], None]) -> str:
@@ -561,4 +551,4 @@ def _differs(warn: Callable[[str], None]) -> str:
         "fast-install: this Poetry's installer differs from what setup-poetry-parallel knows;"
         " Poetry installs as usual"
     )
-    return "differs"
+    return DIFFERS
