@@ -41,8 +41,9 @@ def make_project(
     *,
     plugins: str = f'{PLUGIN} = {{ version = ">=1.0.0,<2.0.0", extras = ["plugin"] }}',
     dependencies: str = "",
+    source: tuple[str, str] = ("simple", SIMPLE_INDEX),
 ) -> Path:
-    """A Poetry project declaring `requires-plugins`, with an explicit simple-index source."""
+    """A Poetry project declaring `requires-plugins`, with one primary source (name, URL)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "src" / "sample").mkdir(parents=True, exist_ok=True)
     (root / "src" / "sample" / "__init__.py").write_text('__version__ = "0.0.0"\n')
@@ -62,8 +63,8 @@ def make_project(
             {plugins}
 
             [[tool.poetry.source]]
-            name = "simple"
-            url = "{SIMPLE_INDEX}"
+            name = "{source[0]}"
+            url = "{source[1]}"
             priority = "primary"
 
             [build-system]

@@ -11,7 +11,6 @@ and no password.
 from __future__ import annotations
 
 import subprocess
-import textwrap
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +25,9 @@ from tests.index.test_private_index_real import (
     environment,
     poetry_credentials,
     sent_credentials,
-    source,
 )
 from tests.private_index import AUDIT, Bed, bed_or_skip
+from tests.projects import make_project
 
 pytestmark = pytest.mark.real
 
@@ -42,23 +41,12 @@ def bed() -> Iterator[Bed]:
 def in_house_dependencies(root: Path, bed: Bed) -> Path:
     """A project whose primary source is `internal`: an in-house package and a public one
     (which `internal` proxies), locked by Poetry from that source."""
-    root.mkdir(parents=True)
-    (root / "pyproject.toml").write_text(
-        textwrap.dedent(
-            f"""\
-            [project]
-            name = "sample"
-            version = "0.1.0"
-            requires-python = ">=3.10"
-            dependencies = ["{AUDIT}>=1", "six"]
-
-            [tool.poetry]
-            package-mode = false
-            """
-        )
-        + source("internal", bed.internal.url, "primary")
+    return make_project(
+        root,
+        plugins="",
+        dependencies=f'"{AUDIT}>=1", "six"',
+        source=("internal", bed.internal.url),
     )
-    return root
 
 
 def poetry(
